@@ -1,0 +1,60 @@
+"""Unit conventions and the only conversion constants in the package.
+
+Internally the model speaks Å (length), eV (energy), e (charge) and V/Å (field).
+OpenMM speaks nm, kJ/mol and ps; ASE speaks Å and eV.  Every conversion between the two
+worlds goes through the constants below, derived from CODATA values (the same ones
+``openmm.unit`` uses), so no module retypes a number.
+
+>>> round(EV_TO_KJ_PER_MOL, 4)
+96.4853
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Avogadro constant (1/mol), CODATA 2018 (exact).
+AVOGADRO: float = 6.02214076e23
+#: Elementary charge (C), CODATA 2018 (exact).
+ELEMENTARY_CHARGE_C: float = 1.602176634e-19
+#: Vacuum permittivity (F/m), CODATA 2018.
+VACUUM_PERMITTIVITY: float = 8.8541878128e-12
+
+#: 1 eV in kJ/mol.
+EV_TO_KJ_PER_MOL: float = ELEMENTARY_CHARGE_C * AVOGADRO / 1000.0
+#: 1 kJ/mol in eV.
+KJ_PER_MOL_TO_EV: float = 1.0 / EV_TO_KJ_PER_MOL
+#: 1 eV in kcal/mol, the value used by the published PQEq code (23.060549).
+EV_TO_KCAL_PER_MOL: float = 23.060549
+
+#: 1 nm in Å.
+NM_TO_ANGSTROM: float = 10.0
+#: 1 Å in nm.
+ANGSTROM_TO_NM: float = 0.1
+
+#: Coulomb constant e²/(4πε₀) in eV·Å (≈ 14.399645), derived from CODATA values.
+COULOMB_EV_A: float = ELEMENTARY_CHARGE_C / (4.0 * math.pi * VACUUM_PERMITTIVITY) * 1e10
+#: Coulomb constant as printed by the published PQEq/ReaxNet code (eV·Å).
+COULOMB_EV_A_PUBLISHED: float = 14.399645
+#: Coulomb constant as printed by the published PQEq/ReaxNet code (kcal/mol·Å).
+COULOMB_KCAL_A_PUBLISHED: float = 332.06371
+
+#: 1 V/nm in V/Å.  (OpenMM-side field parameters are in V/nm.)
+V_PER_NM_TO_V_PER_A: float = 0.1
+#: 1 V/Å in V/nm.
+V_PER_A_TO_V_PER_NM: float = 10.0
+
+#: Energy of a unit charge moved 1 Å along a 1 V/Å field, in eV (exactly 1 by definition
+#: of the electron-volt); kept for clarity where field·charge·length products appear.
+FIELD_V_PER_A_E_A_TO_EV: float = 1.0
+
+#: 1 e·Å in debye.
+E_ANGSTROM_TO_DEBYE: float = 4.803204712570263
+
+#: 1 eV/Å³ in GPa.
+EV_PER_A3_TO_GPA: float = ELEMENTARY_CHARGE_C * 1e30 / 1e9
+
+#: Bohr radius in Å, CODATA 2018.
+BOHR_TO_ANGSTROM: float = 0.529177210903
+#: Hartree in eV, CODATA 2018.
+HARTREE_TO_EV: float = 27.211386245988
