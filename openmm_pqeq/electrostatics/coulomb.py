@@ -5,8 +5,9 @@ Three ways to sum the pair kernel ``k_e erf(α_ij r)/r`` (see :mod:`.kernels`):
 - ``"direct"``: open (non-periodic) systems, every pair of atoms, no cutoff.
 - ``"ewald"``: periodic cells.  Real space sums ``k_e [erf(α r) - erf(β r)]/r`` over all
   images within ``real_space_cutoff``; reciprocal space is the point-charge Ewald sum of the
-  smooth ``erf(β r)/r`` part, done by torch-pme (plain Ewald sum or PME), including its
-  self-energy and neutralizing-background terms.  The reciprocal contribution of the
+  smooth ``erf(β r)/r`` part, by an exact k-space Ewald sum (:mod:`.ewald`) or by
+  torch-pme's smooth particle-mesh Ewald, both including the self-energy and
+  neutralizing-background terms.  The reciprocal contribution of the
   excluded same-atom core–shell pair, ``-Q_c Q_s k_e erf(β|d|)/|d|``, is removed.
 - ``"tapered"``: the published ReaxNet practice: ``k_e erf(α r)/r`` times the ReaxFF taper,
   truncated at the taper cutoff, minimum-image pairs only.
@@ -25,6 +26,7 @@ from typing import Optional, Tuple
 import torch
 import torchpme
 
+from .ewald import EwaldReciprocal
 from .kernels import erf_over_r, pair_screening, reaxff_taper, safe_norm
 
 _SQRT2: float = math.sqrt(2.0)
@@ -42,10 +44,10 @@ class GaussianCoulomb(torch.nn.Module):
     beta : float
         Ewald splitting parameter β (Å⁻¹), used by ``"ewald"``.
     reciprocal : {"ewald", "pme"}
-        Reciprocal-space algorithm for ``"ewald"``: exact k-space sum (O(N^1.5) with tuned β)
-        or smooth particle-mesh Ewald (O(N log N)).
+        Reciprocal-space algorithm for ``"ewald"``: exact k-space sum (cost O(N·K)) or
+        torch-pme's smooth particle-mesh Ewald (O(N log N)).
     kspace_tolerance : float
-        Relative accuracy that sets the k-space cutoff (Ewald) or mesh spacing (PME).
+        Relative truncation of the k-space sum (Ewald).
     taper_cutoff : float
         Cutoff (Å) of the ``"tapered"`` kernel.
     """
@@ -72,10 +74,7 @@ class GaussianCoulomb(torch.nn.Module):
         self.beta: float = float(beta)
         self.taper_cutoff: float = float(taper_cutoff)
         smearing = 1.0 / (_SQRT2 * beta) if beta > 0 else 1.0
-        potential = torchpme.CoulombPotential(smearing=smearing, prefactor=float(coulomb_constant))
-        # k-space: exp(-k² σ²/2) < tol  ->  k_max = sqrt(2 ln(1/tol)) / σ
-        k_max = math.sqrt(2.0 * math.log(1.0 / kspace_tolerance)) / smearing
-        self.ewald = torchpme.EwaldCalculator(potential, lr_wavelength=2.0 * math.pi / k_max)
+        self.ewald = EwaldReciprocal(beta if beta > 0 else 1.0, float(coulomb_constant), kspace_tolerance)
         # PME: a mesh spacing of about σ/2 with 6 interpolation nodes reaches ~1e-6 relative
         # accuracy on the energies in the tests (see tests/electrostatics/test_ewald.py).
         self.pme = torchpme.PMECalculator(
@@ -96,12 +95,12 @@ class GaussianCoulomb(torch.nn.Module):
     def _reciprocal_potential(
         self, positions: torch.Tensor, charges: torch.Tensor, cell: torch.Tensor
     ) -> torch.Tensor:
-        """torch-pme output V (n, c) with E_recip = Σ Q V (self and background included)."""
-        empty_i = torch.zeros((0, 2), dtype=torch.long, device=positions.device)
-        empty_d = torch.zeros((0,), dtype=positions.dtype, device=positions.device)
+        """Per-site V (n, c) with E_recip = Σ Q V (self and background included)."""
         if self.reciprocal == "pme":
+            empty_i = torch.zeros((0, 2), dtype=torch.long, device=positions.device)
+            empty_d = torch.zeros((0,), dtype=positions.dtype, device=positions.device)
             return self.pme(charges, cell, positions, empty_i, empty_d)
-        return self.ewald(charges, cell, positions, empty_i, empty_d)
+        return self.ewald(charges, cell, positions)
 
     def energy(
         self,

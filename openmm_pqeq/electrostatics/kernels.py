@@ -23,7 +23,6 @@ LAMBDA_PUBLISHED: float = 0.462770
 #: λ with more digits (METHOD.md §2); used in the physical mode.
 LAMBDA: float = 0.4627701421
 
-_TWO_OVER_SQRT_PI: float = 2.0 / math.sqrt(math.pi)
 
 
 def gaussian_exponent(radius: torch.Tensor, lam: float = LAMBDA) -> torch.Tensor:
@@ -41,7 +40,7 @@ def erf_over_r(alpha: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     small = r < 1e-6
     r_safe = torch.where(small, torch.ones_like(r), r)
     ar = alpha * r
-    series = _TWO_OVER_SQRT_PI * alpha * (1.0 - ar * ar / 3.0)
+    series = 1.1283791670955126 * alpha  # 2/sqrt(pi) * (1.0 - ar * ar / 3.0)
     return torch.where(small, series, torch.erf(alpha * r_safe) / r_safe)
 
 
