@@ -441,11 +441,9 @@ class PQEq(torch.nn.Module):
                 raise RuntimeError(message)
             warnings.warn(message)
 
-        if self.last_charges.shape[0] != n:
-            self.last_charges.resize_(n)
-            self.last_shells.resize_(n, 3)
-        self.last_charges.copy_(q.detach())
-        self.last_shells.copy_(d.detach())
+        # reassigned (not resized): buffers of a loaded TorchScript module cannot be resized
+        self.last_charges = q.detach().to(torch.float64)
+        self.last_shells = d.detach().to(torch.float64)
 
         q = q.detach()
         d = d.detach()
@@ -475,5 +473,5 @@ class PQEq(torch.nn.Module):
     @torch.jit.export
     def reset(self) -> None:
         """Forget the warm start (the next call starts from uniform charges)."""
-        self.last_charges.resize_(0)
-        self.last_shells.resize_(0, 3)
+        self.last_charges = torch.zeros(0, dtype=torch.float64, device=self.last_charges.device)
+        self.last_shells = torch.zeros(0, 3, dtype=torch.float64, device=self.last_shells.device)

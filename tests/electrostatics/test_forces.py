@@ -8,7 +8,7 @@ from openmm_pqeq.electrostatics import PQEq
 from helpers import central_difference, strain_cell, water_box, water_dimer
 
 TIGHT = dict(charge_tolerance=1e-11, shell_tolerance=1e-10)
-FIELD = torch.tensor([0.05, -0.1, 0.2])
+FIELD = torch.tensor([0.05, -0.1, 0.2], dtype=torch.float64)
 
 
 def _check_forces(pqeq, positions, numbers, cell, field, **kwargs):

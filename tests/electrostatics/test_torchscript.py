@@ -1,0 +1,33 @@
+"""PQEq runs as TorchScript (as inside an OpenMM TorchForce): script, freeze, save, load."""
+
+import io
+
+import pytest
+import torch
+
+from openmm_pqeq.electrostatics import PQEq
+
+from helpers import water_box
+
+
+@pytest.mark.parametrize("mode", ["physical", "reaxnet"])
+def test_script_save_load_matches_eager(mode):
+    pos, num, cell = water_box()
+    field = torch.tensor([0.0, 0.1, 0.0])
+    eager = PQEq(["O", "H"], mode=mode)(pos, num, cell, field)
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(PQEq(["O", "H"], mode=mode)), buffer)
+    buffer.seek(0)
+    loaded = torch.jit.load(buffer)
+    out = loaded(pos, num, cell, field)
+    assert float(out["energy"]) == pytest.approx(float(eager["energy"]), abs=1e-10)
+    assert torch.allclose(out["charges"], eager["charges"], atol=1e-10)
+
+
+def test_warm_start_persists_in_a_frozen_module():
+    pos, num, cell = water_box()
+    frozen = torch.jit.freeze(torch.jit.script(PQEq(["O", "H"])).eval())
+    first = frozen(pos, num, cell, torch.zeros(3))
+    again = frozen(pos + 0.001, num, cell, torch.zeros(3))
+    assert int(first["iterations"]) > 1
+    assert int(again["iterations"]) < int(first["iterations"])
