@@ -92,3 +92,12 @@ def test_published_parameters_are_dftd3s(damping, functional, evaluate, dftd3_re
     named = dftd3_reference(atoms, damping, functional, cutoff=12.5, cn_cutoff=12.5)
     explicit = dftd3_reference(atoms, damping, None, cutoff=12.5, cn_cutoff=12.5, parameters=params)
     assert named[0] == pytest.approx(explicit[0], rel=1e-14, abs=0)
+
+
+def test_triclinic_cell_needs_many_images(triclinic):
+    """The small cell really exercises images: every cell height is far below the cutoff."""
+    cell = np.array(triclinic.cell)
+    volume = abs(np.linalg.det(cell))
+    faces = [np.cross(cell[1], cell[2]), np.cross(cell[2], cell[0]), np.cross(cell[0], cell[1])]
+    heights = [volume / np.linalg.norm(face) for face in faces]
+    assert max(heights) < 12.5 / 3
