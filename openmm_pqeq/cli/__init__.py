@@ -1,0 +1,1 @@
+"""The ``openmm-pqeq`` command line."""

@@ -1,0 +1,112 @@
+"""One-shot evaluation of energy terms for a structure: the engine behind ``openmm-pqeq evaluate``.
+
+>>> from ase.build import molecule
+>>> result = evaluate(molecule("H2O"), terms=("pqeq",))
+>>> sorted(result)[:3]
+['charges_e', 'converged', 'dipole_eA']
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+#: Energy terms that ``evaluate`` can compute without a trained model.
+MODEL_FREE_TERMS = ("pqeq", "d3")
+
+
+def _structure_tensors(atoms) -> tuple:
+    positions = torch.tensor(np.asarray(atoms.get_positions()), dtype=torch.float64)
+    numbers = torch.tensor(np.asarray(atoms.get_atomic_numbers()), dtype=torch.long)
+    pbc = np.asarray(atoms.get_pbc())
+    if pbc.any() and not pbc.all():
+        raise ValueError(f"partially periodic cells (pbc={pbc.tolist()}) are not supported; "
+                         "use a fully periodic cell with vacuum padding, or an open system")
+    cell = torch.tensor(np.asarray(atoms.get_cell()), dtype=torch.float64) if pbc.all() else None
+    return positions, numbers, cell
+
+
+def evaluate(
+    atoms,
+    terms: Sequence[str] = ("pqeq",),
+    mode: str = "physical",
+    params: str = "reaxnet",
+    field: Sequence[float] = (0.0, 0.0, 0.0),
+    charge: float = 0.0,
+    d3_options: Optional[Dict] = None,
+    pqeq_options: Optional[Dict] = None,
+) -> Dict:
+    """Energy, forces, stress, charges and dipole of an ASE ``Atoms`` object.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Structure in Å; periodic when ``atoms.pbc`` is all True (the cell is used).
+    terms : sequence of {"pqeq", "d3"}
+        Energy terms to include.
+    mode, params : PQEq mode (``"physical"``, ``"reaxnet"``) and parameter set.
+    field : uniform external field (3,) in V/Å.
+    charge : total charge in e.
+    d3_options : keyword arguments of :class:`openmm_pqeq.dispersion.D3Dispersion`.
+    pqeq_options : extra keyword arguments of :class:`openmm_pqeq.electrostatics.PQEq`.
+
+    Returns
+    -------
+    dict with ``energy_eV``, ``terms`` (name -> eV), ``forces_eV_per_A`` (N, 3),
+    ``stress_eV_per_A3`` (3, 3, periodic only), ``charges_e`` (N), ``shell_displacements_A``
+    (N, 3), ``dipole_eA`` (3), ``scf_iterations``, ``converged`` (plain Python types).
+    """
+    unknown = [t for t in terms if t not in MODEL_FREE_TERMS]
+    if unknown:
+        raise ValueError(f"unknown energy term(s) {unknown}; options are {', '.join(MODEL_FREE_TERMS)} "
+                         "(the E0 network needs a trained model: see `openmm-pqeq evaluate --help`)")
+    if not terms:
+        raise ValueError("`terms` is empty: ask for at least one of " + ", ".join(MODEL_FREE_TERMS))
+    positions, numbers, cell = _structure_tensors(atoms)
+    n = positions.shape[0]
+    strain = torch.zeros(3, 3, dtype=torch.float64, requires_grad=cell is not None)
+    deform = torch.eye(3, dtype=torch.float64) + strain
+    pos = (positions @ deform) if cell is not None else positions.clone()
+    pos.requires_grad_(True)
+    strained_cell = cell @ deform if cell is not None else None
+    elements = sorted(set(numbers.tolist()))
+    field_t = torch.tensor(list(field), dtype=torch.float64)
+
+    energies: Dict[str, torch.Tensor] = {}
+    result: Dict = {
+        "charges_e": [0.0] * n,
+        "shell_displacements_A": [[0.0, 0.0, 0.0]] * n,
+        "dipole_eA": [0.0, 0.0, 0.0],
+        "scf_iterations": 0,
+        "converged": True,
+    }
+    if "pqeq" in terms:
+        from .electrostatics import PQEq
+
+        pqeq = PQEq(elements, params=params, mode=mode, **(pqeq_options or {}))
+        out = pqeq(pos, numbers, strained_cell, field_t, total_charge=float(charge))
+        energies["pqeq"] = out["energy"]
+        result.update(
+            charges_e=out["charges"].tolist(),
+            shell_displacements_A=out["shell_displacements"].tolist(),
+            dipole_eA=out["dipole"].tolist(),
+            scf_iterations=int(out["iterations"]),
+            converged=bool(out["converged"]),
+        )
+    if "d3" in terms:
+        from .dispersion import D3Dispersion
+
+        energies["d3"] = D3Dispersion(**(d3_options or {}))(pos, numbers, strained_cell)
+
+    total = sum(energies.values())
+    inputs = [pos] + ([strain] if cell is not None else [])
+    grads = torch.autograd.grad(total, inputs)
+    result["energy_eV"] = float(total.detach())
+    result["terms"] = {name: float(value) for name, value in energies.items()}
+    result["forces_eV_per_A"] = (-grads[0]).tolist()
+    if cell is not None:
+        volume = float(torch.linalg.det(cell).abs())
+        result["stress_eV_per_A3"] = (grads[1] / volume).tolist()
+    return result
