@@ -104,7 +104,7 @@ def evaluate(
     inputs = [pos] + ([strain] if cell is not None else [])
     grads = torch.autograd.grad(total, inputs)
     result["energy_eV"] = float(total.detach())
-    result["terms"] = {name: float(value) for name, value in energies.items()}
+    result["terms"] = {name: float(value.detach()) for name, value in energies.items()}
     result["forces_eV_per_A"] = (-grads[0]).tolist()
     if cell is not None:
         volume = float(torch.linalg.det(cell).abs())
