@@ -21,6 +21,7 @@ from e3nn.util.jit import compile_mode
 from ..elements import MAX_Z, SYMBOLS, atomic_number
 from ..neighbors import NeighborList, pair_vectors
 from .interaction import InteractionBlock
+from .tensor_product import neighbor_slots
 from .radial import BesselBasis, PolynomialCutoff
 
 #: Named hyperparameter sets for :meth:`E0Network.from_preset`.
@@ -117,6 +118,8 @@ class E0Network(torch.nn.Module):
         polynomial_p: int = 6,
     ):
         super().__init__()
+        if not r_max > 0:
+            raise ValueError(f"`r_max` is {r_max} Å but must be positive")
         zs = [atomic_number(z) for z in elements]
         if len(zs) == 0:
             raise ValueError("`elements` is empty; give at least one element")
@@ -187,7 +190,6 @@ class E0Network(torch.nn.Module):
             raise ValueError(f"unknown preset {name!r} (options are {sorted(PRESETS)})")
         return cls(elements, **{**PRESETS[name], **overrides})
 
-    @torch.jit.unused
     def set_species_statistics(
         self,
         shift: Optional[Mapping[Union[int, str], float]] = None,
@@ -211,11 +213,15 @@ class E0Network(torch.nn.Module):
             for key, value in (values or {}).items():
                 z = atomic_number(key)
                 if z not in self.elements:
-                    raise ValueError(f"`{name}` has element {key!r}, not among the model's elements ({self.supported})")
+                    raise ValueError(
+                        f"`{name}` has element {key!r}, not among the model's elements ({self.supported})"
+                    )
                 with torch.no_grad():
                     table[self.elements.index(z)] = float(value)
 
-    def forward(self, positions: torch.Tensor, numbers: torch.Tensor, cell: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, positions: torch.Tensor, numbers: torch.Tensor, cell: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """Per-atom energies.
 
         Parameters
@@ -235,9 +241,9 @@ class E0Network(torch.nn.Module):
             ``(N,)`` per-atom energies E0_i (eV); differentiable in positions and cell.
         """
         if positions.dim() != 2 or positions.shape[1] != 3:
-            raise ValueError(f"`positions` must have shape (N, 3), got {positions.shape}")
+            raise ValueError(f"`positions` must have shape (N, 3), got {list(positions.shape)}")
         if numbers.shape != positions.shape[:1]:
-            raise ValueError(f"`numbers` must have shape ({positions.shape[0]},), got {numbers.shape}")
+            raise ValueError(f"`numbers` must have shape ({positions.shape[0]},), got {list(numbers.shape)}")
         if positions.dtype != self.per_species_shift.dtype:
             raise ValueError(
                 f"`positions` has dtype {positions.dtype} but the network is {self.per_species_shift.dtype}; "
@@ -245,27 +251,42 @@ class E0Network(torch.nn.Module):
             )
         if cell is not None:
             if cell.shape != (3, 3):
-                raise ValueError(f"`cell` must have shape (3, 3), got {cell.shape}")
+                raise ValueError(f"`cell` must have shape (3, 3), got {list(cell.shape)}")
             cell = cell.to(positions.dtype)
         species = self._species(numbers)
 
-        # Full directed edge list from the half list: each pair once per direction.
+        neighbor, edge_sh, edge_embedding = self._edges(positions, cell)
+        h = self.species_embedding.index_select(0, species)
+        for block in self.blocks:
+            h = block(h, species, neighbor, edge_sh, edge_embedding)
+        energies = self.readout(h).squeeze(1)
+        scale = self.per_species_scale.index_select(0, species)
+        return scale * energies + self.per_species_shift.index_select(0, species)
+
+    def _edges(
+        self, positions: torch.Tensor, cell: Optional[torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Edges within r_max in per-centre slots (:func:`neighbor_slots`): neighbour index
+        ``(N * K,)``, harmonics ``(N, K, irreps_sh.dim)`` and radial embedding
+        ``(N, K, num_bessel)``, zero in unused slots."""
+        # Full directed list from the half list: each pair once per direction.
         edge_i, edge_j, shifts = self.neighbors(positions, cell)
         vectors = pair_vectors(positions, cell, edge_i, edge_j, shifts)
         center = torch.cat([edge_i, edge_j])
         neighbor = torch.cat([edge_j, edge_i])
         vectors = torch.cat([vectors, -vectors])
+        n_atoms = positions.shape[0]
+        order, slot, n_slots = neighbor_slots(center, n_atoms)
+        vectors = vectors.index_select(0, order)
         lengths = torch.linalg.vector_norm(vectors, dim=1)
         edge_sh = self.spherical_harmonics(vectors)
         edge_embedding = self.bessel(lengths) * self.cutoff(lengths).unsqueeze(1)
-
-        h = self.species_embedding.index_select(0, species)
-        for block in self.blocks:
-            h = block(h, species, center, neighbor, edge_sh, edge_embedding)
-        energies = self.readout(h).squeeze(1)
-        return self.per_species_scale.index_select(0, species) * energies + self.per_species_shift.index_select(
-            0, species
-        )
+        n_sh = edge_sh.shape[1]
+        n_basis = edge_embedding.shape[1]
+        edge_sh = edge_sh.new_zeros(n_atoms * n_slots, n_sh).index_copy(0, slot, edge_sh)
+        edge_embedding = edge_embedding.new_zeros(n_atoms * n_slots, n_basis).index_copy(0, slot, edge_embedding)
+        neighbor = neighbor.new_zeros(n_atoms * n_slots).index_copy(0, slot, neighbor.index_select(0, order))
+        return neighbor, edge_sh.view(n_atoms, n_slots, n_sh), edge_embedding.view(n_atoms, n_slots, n_basis)
 
     def _species(self, numbers: torch.Tensor) -> torch.Tensor:
         """Row of each atom in the per-species tables, ``(N,)`` int64; errors name bad elements."""

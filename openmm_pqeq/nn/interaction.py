@@ -1,4 +1,4 @@
-"""NequIP interaction block: equivariant convolution, self-connection and gate.
+r"""NequIP interaction block: equivariant convolution, self-connection and gate.
 
 One block of Batzner et al., Nat. Commun. 13, 2453 (2022) (NequIP), built from e3nn
 (Geiger & Smidt, arXiv 2207.09453) modules.  For atom ``i`` with neighbours ``j`` (all periodic
@@ -9,7 +9,8 @@ images within ``r_max``):
     \qquad h_i' = \mathrm{Gate}\left( W_2 m_i + W_\text{sc}^{(Z_i)} h_i \right)
 
 with ``Y`` the spherical harmonics of the edge direction, ``R`` a radial MLP over the Bessel
-basis times the cutoff envelope giving one weight per tensor-product path ("uvu"), ``n̄`` the
+basis times the cutoff envelope giving one weight per channel and tensor-product path ("uvu",
+:class:`~openmm_pqeq.nn.tensor_product.EdgeTensorProduct`), ``n̄`` the
 average number of neighbours, ``W_1, W_2`` equivariant linear maps and ``W_sc`` a
 species-dependent linear self-connection.  Feature irreps that no path can reach are dropped,
 as in NequIP.
@@ -185,12 +186,14 @@ class InteractionBlock(torch.nn.Module):
         self,
         x: torch.Tensor,
         species: torch.Tensor,
-        edge_center: torch.Tensor,
-        edge_neighbor: torch.Tensor,
+        neighbor: torch.Tensor,
         edge_sh: torch.Tensor,
         edge_embedding: torch.Tensor,
     ) -> torch.Tensor:
         """Update node features.
+
+        Edges are in per-centre slots (:func:`~openmm_pqeq.nn.tensor_product.neighbor_slots`):
+        ``K`` slots per atom, unused ones with zero harmonics and zero embedding.
 
         Parameters
         ----------
@@ -198,14 +201,13 @@ class InteractionBlock(torch.nn.Module):
             ``(N, irreps_in.dim)`` node features.
         species : Tensor
             ``(N,)`` int64 species indices.
-        edge_center, edge_neighbor : Tensor
-            ``(n_edges,)`` int64, a full (directed) list: the message from ``edge_neighbor``
-            is summed on ``edge_center``.
+        neighbor : Tensor
+            ``(N * K,)`` int64 neighbour atom of each slot.
         edge_sh : Tensor
-            ``(n_edges, irreps_sh.dim)`` spherical harmonics of the unit vector from centre
-            to neighbour.
+            ``(N, K, irreps_sh.dim)`` spherical harmonics of the unit vector from the centre
+            to the neighbour.
         edge_embedding : Tensor
-            ``(n_edges, num_basis)`` radial embedding (zero at and beyond the cutoff).
+            ``(N, K, num_basis)`` radial embedding (zero at and beyond the cutoff).
 
         Returns
         -------
@@ -214,5 +216,5 @@ class InteractionBlock(torch.nn.Module):
         """
         self_connection = self.self_connection(x, species)
         h = self.linear_up(x)
-        summed = self.tensor_product(h, edge_sh, self.radial(edge_embedding), edge_center, edge_neighbor)
+        summed = self.tensor_product(h, edge_sh, self.radial(edge_embedding), neighbor)
         return self.gate(self.linear_down(self.neighbor_norm * summed) + self_connection)

@@ -89,4 +89,4 @@ class PolynomialCutoff(torch.nn.Module):
             + p * (p + 2.0) * torch.pow(x, p + 1.0)
             - 0.5 * p * (p + 1.0) * torch.pow(x, p + 2.0)
         )
-        return u * (x < 1.0).to(u.dtype)
+        return torch.where(x < 1.0, u, torch.zeros_like(u))
