@@ -26,5 +26,6 @@ setup(
     extras_require={"test": requirements("requirements-test.txt")},
     entry_points={
         "console_scripts": ["openmm-pqeq = openmm_pqeq.cli.main:main"],
+        "openmmml.potentials": ["pqeq = openmm_pqeq.integrations.openmmml_plugin:PQEqPotentialImplFactory"],
     },
 )

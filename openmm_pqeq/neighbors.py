@@ -21,6 +21,8 @@ from typing import Optional, Tuple
 import torch
 import vesin_torch
 
+from ._torchscript import constant
+
 
 class NeighborList(torch.nn.Module):
     """Half neighbour list within ``cutoff`` (Å).
@@ -44,12 +46,12 @@ class NeighborList(torch.nn.Module):
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pairs of ``positions`` ``(N, 3)`` Å within the cutoff; ``cell`` ``(3, 3)`` Å (rows are
         cell vectors) or ``None`` for an open system.  Returns ``(edge_i, edge_j, shifts)``."""
-        pos = positions.detach()
+        pos = constant(positions)
         if cell is None:
             box = torch.zeros(3, 3, dtype=pos.dtype, device=pos.device)
             i, j, s = self._nl.compute(pos, box, False, "ijS")
         else:
-            i, j, s = self._nl.compute(pos, cell.detach().to(pos.dtype), True, "ijS")
+            i, j, s = self._nl.compute(pos, constant(cell).to(pos.dtype), True, "ijS")
         return i.to(torch.long), j.to(torch.long), s.to(positions.dtype)
 
 

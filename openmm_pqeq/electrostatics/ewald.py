@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from .._torchscript import constant
+
 
 class EwaldReciprocal(torch.nn.Module):
     """Reciprocal part of the Ewald sum with splitting ``beta`` (Å⁻¹), Coulomb constant
@@ -48,9 +50,10 @@ class EwaldReciprocal(torch.nn.Module):
     def forward(self, charges: torch.Tensor, cell: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Per-site V (n, c) for charges (n, c) e at positions (n, 3) Å in ``cell`` (3, 3) Å."""
         volume = torch.abs(torch.linalg.det(cell))
-        k = self.kvectors(cell.detach())
+        fixed_cell = constant(cell)
+        k = self.kvectors(fixed_cell)
         # differentiable in the cell: k = 2π n·inv(cell)ᵀ with integer n held fixed
-        n_int = k @ cell.detach().transpose(0, 1) / (2.0 * math.pi)
+        n_int = torch.round(k @ fixed_cell.transpose(0, 1) / (2.0 * math.pi))
         k = 2.0 * math.pi * n_int @ torch.linalg.inv(cell).transpose(0, 1)
         beta2 = self.beta * self.beta
         potential = torch.zeros_like(charges)

@@ -37,6 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from .._torchscript import constant
 from ..elements import SYMBOLS
 from ..neighbors import NeighborList
 from ..units import COULOMB_EV_A, COULOMB_EV_A_PUBLISHED
@@ -174,7 +175,7 @@ class PQEq(torch.nn.Module):
         if cell is not None:
             if not bool(torch.isfinite(cell).all()):
                 raise ValueError("cell contains NaN or infinite values")
-            if float(torch.linalg.det(cell.detach()).abs()) < 1e-6:
+            if float(torch.linalg.det(constant(cell)).abs()) < 1e-6:
                 raise ValueError("cell is singular (volume ~ 0 Å^3); pass None for an open system")
         n_table = self.table_supported.shape[0]
         bad = (numbers < 1) | (numbers >= n_table)
@@ -195,9 +196,10 @@ class PQEq(torch.nn.Module):
             shifts = torch.zeros((i.shape[0], 3), dtype=positions.dtype, device=positions.device)
         else:
             i, j, shifts = self.neighbors(positions, cell)
-        vec = positions.detach().index_select(0, j) - positions.detach().index_select(0, i)
+        pos = constant(positions)
+        vec = pos.index_select(0, j) - pos.index_select(0, i)
         if cell is not None:
-            vec = vec + shifts @ cell.detach()
+            vec = vec + shifts @ constant(cell)
         dist = safe_norm(vec)
         if self.mode == "reaxnet":
             keep = minimum_image_pairs(i, j, dist, n) & (dist < self.cutoff)
@@ -251,7 +253,7 @@ class PQEq(torch.nn.Module):
         first = first.scatter_reduce(0, groups, index, reduce="amin", include_self=True)
         anchor = positions.index_select(0, first.index_select(0, groups))
         frac = torch.linalg.solve(cell.transpose(0, 1), (positions - anchor).transpose(0, 1)).transpose(0, 1)
-        frac = frac - torch.round(frac.detach())
+        frac = frac - torch.round(constant(frac))
         return anchor + frac @ cell
 
     def _energy(
@@ -273,17 +275,17 @@ class PQEq(torch.nn.Module):
         """∂E/∂q (N,) eV/e and ∂E/∂d (N, 3) eV/Å at fixed positions."""
         if not torch.is_grad_enabled():
             raise RuntimeError("PQEq needs autograd for its charge/shell solve: do not call it under torch.no_grad()")
-        qv = q.detach().requires_grad_(True)
-        dv = d.detach().requires_grad_(True)
+        qv = constant(q).requires_grad_(True)
+        dv = constant(d).requires_grad_(True)
         cell_d: Optional[torch.Tensor] = None
         if cell is not None:
-            cell_d = cell.detach()
-        energy = self._energy(positions.detach(), qv, dv, p, cell_d, i, j, shifts, field.detach(),
-                              field_positions.detach())
+            cell_d = constant(cell)
+        energy = self._energy(constant(positions), qv, dv, p, cell_d, i, j, shifts, constant(field),
+                              constant(field_positions))
         grads = torch.autograd.grad([energy], [qv, dv])
         gq, gd = grads[0], grads[1]
         assert gq is not None and gd is not None
-        return gq.detach(), gd.detach() * p["pol"].unsqueeze(1)
+        return constant(gq), constant(gd) * p["pol"].unsqueeze(1)
 
     def _solve_charges(
         self, rhs: torch.Tensor, p: Dict[str, torch.Tensor], positions: torch.Tensor, cell: Optional[torch.Tensor],
@@ -385,10 +387,10 @@ class PQEq(torch.nn.Module):
         inv_ks = torch.where(p["pol"] > 0, 1.0 / torch.where(p["pol"] > 0, p["Ks"], torch.ones_like(p["Ks"])),
                              torch.zeros_like(p["Ks"]))
         i, j, shifts = self._pairs(positions, cell)
-        pos0 = positions.detach()
+        pos0 = constant(positions)
         cell0: Optional[torch.Tensor] = None
         if cell is not None:
-            cell0 = cell.detach()
+            cell0 = constant(cell)
         field_pos0 = self.field_coordinates(pos0, cell0, groups_t, n_groups, molecular)
         kernel = self._core_kernel(pos0, p["a"], cell0, i, j, shifts)
 
@@ -442,14 +444,14 @@ class PQEq(torch.nn.Module):
             warnings.warn(message)
 
         # reassigned (not resized): buffers of a loaded TorchScript module cannot be resized
-        self.last_charges = q.detach().to(torch.float64)
-        self.last_shells = d.detach().to(torch.float64)
+        self.last_charges = constant(q).to(torch.float64)
+        self.last_shells = constant(d).to(torch.float64)
 
-        q = q.detach()
-        d = d.detach()
+        q = constant(q)
+        d = constant(d)
         field_pos = self.field_coordinates(positions, cell, groups_t, n_groups, molecular)
         energy = self._energy(positions, q, d, p, cell, i, j, shifts, field, field_pos)
-        dipole = (q.unsqueeze(1) * field_pos.detach() - p["Z"].unsqueeze(1) * d).sum(0)
+        dipole = (q.unsqueeze(1) * constant(field_pos) - p["Z"].unsqueeze(1) * d).sum(0)
         return {
             "energy": energy,
             "charges": q,

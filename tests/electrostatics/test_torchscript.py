@@ -31,3 +31,16 @@ def test_warm_start_persists_in_a_frozen_module():
     again = frozen(pos + 0.001, num, cell, torch.zeros(3))
     assert int(first["iterations"]) > 1
     assert int(again["iterations"]) < int(first["iterations"])
+
+
+def test_frozen_module_backward_every_step():
+    """openmm-torch freezes the module, which deletes aten::detach; warm-start state carried
+    between steps must still not tie one step's graph to the next."""
+    pos, num, cell = water_box()
+    frozen = torch.jit.freeze(torch.jit.script(PQEq(["O", "H"])).eval())
+    for step in range(3):
+        x = (pos + 0.002 * step * torch.arange(18.0).reshape(6, 3).sin()).requires_grad_(True)
+        out = frozen(x, num, cell, torch.tensor([0.0, 0.0, 0.1]))
+        out["energy"].backward()
+        assert not out["charges"].requires_grad
+        assert torch.isfinite(x.grad).all()

@@ -1,0 +1,1 @@
+"""Integrations: OpenMM forces (TorchForce, PythonForce), reporters, openmm-ml, ASE."""

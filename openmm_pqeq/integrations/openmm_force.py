@@ -1,0 +1,196 @@
+"""PQEq models as OpenMM forces: ``TorchForce`` (openmm-torch) or ``openmm.PythonForce``.
+
+Both backends run the same :class:`~openmm_pqeq.model.PQEqModel`; they differ in who drives
+it.  The OpenMM side speaks nm, kJ/mol and V/nm; conversions happen here, once:
+
+- positions and box: nm -> Å (×10), energy: eV -> kJ/mol (×96.4853), forces: eV/Å -> kJ/mol/nm;
+- the field: global parameters ``pqeq_field_x``, ``pqeq_field_y``, ``pqeq_field_z`` in V/nm
+  (change them during a run with ``context.setParameter``); the model gets V/Å (×0.1).
+
+With the TorchForce backend, ``∂E/∂pqeq_field_*`` is requested, so a State made with
+``getParameterDerivatives=True`` yields the system dipole for free:
+``μ (e·nm) = -∂E/∂E_field (kJ/mol per V/nm) / 96.4853`` (see :func:`dipole_from_state`).
+
+Import this module (or :mod:`openmm_pqeq.integrations.system`) before deserializing a
+System or loading a checkpoint that holds a PQEq TorchForce: it registers the TorchScript
+classes and the openmm-torch plugin the serialized module needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import vesin_torch  # noqa: F401  registers the TorchScript neighbour-list class used inside the force
+from e3nn.util.jit import compile_mode
+
+from ..model import PQEqModel, energy_forces_stress, script_model
+from ..units import ANGSTROM_TO_NM, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM, V_PER_NM_TO_V_PER_A
+from .setup import FIELD_PARAMETERS, AtomSetup, field_in_v_per_nm
+
+BACKENDS = ("torchforce", "python")
+
+try:  # registers TorchForce (and its XML serialization proxy) with OpenMM
+    import openmmtorch  # noqa: F401
+except ImportError:  # the "python" backend works without openmm-torch
+    openmmtorch = None
+
+
+@compile_mode("script")
+class OpenMMEnergy(torch.nn.Module):
+    """Unit boundary around a model: nm / V/nm in, kJ/mol out (TorchScript)."""
+
+    def __init__(self, model: PQEqModel, setup: AtomSetup):
+        super().__init__()
+        self.model = model
+        self.register_buffer("atoms", torch.tensor(setup.atoms, dtype=torch.long))
+        self.register_buffer("numbers", torch.tensor(setup.numbers, dtype=torch.long))
+        self.has_groups: bool = setup.groups is not None
+        self.register_buffer("groups", torch.tensor(setup.groups or [0] * len(setup.atoms), dtype=torch.long))
+        self.register_buffer("group_charges", torch.tensor(setup.group_charges or [0.0], dtype=torch.float64))
+        self.total_charge: float = setup.total_charge
+        self.length_scale: float = NM_TO_ANGSTROM  # nm -> Å
+        self.energy_scale: float = EV_TO_KJ_PER_MOL  # eV -> kJ/mol
+        self.field_scale: float = V_PER_NM_TO_V_PER_A  # V/nm -> V/Å
+
+    def energy(self, positions: torch.Tensor, box: Optional[torch.Tensor], field_v_per_nm: torch.Tensor) -> torch.Tensor:
+        """Energy in kJ/mol from positions (N_system, 3) nm, box (3, 3) nm, field (3,) V/nm."""
+        pos = positions.to(torch.float64).index_select(0, self.atoms) * self.length_scale
+        cell: Optional[torch.Tensor] = None
+        if box is not None:
+            cell = box.to(torch.float64) * self.length_scale
+        field = field_v_per_nm.to(torch.float64) * self.field_scale
+        groups: Optional[torch.Tensor] = None
+        group_charges: Optional[torch.Tensor] = None
+        if self.has_groups:
+            groups = self.groups
+            group_charges = self.group_charges
+        out = self.model(pos, self.numbers, cell, field, self.total_charge, groups, group_charges)
+        return out["energy"] * self.energy_scale
+
+
+@compile_mode("script")
+class PeriodicTorchForceModule(torch.nn.Module):
+    """``forward(positions nm, box nm, Ex, Ey, Ez V/nm) -> kJ/mol`` (TorchForce contract)."""
+
+    def __init__(self, energy: OpenMMEnergy):
+        super().__init__()
+        self.energy = energy
+
+    def forward(self, positions: torch.Tensor, boxvectors: torch.Tensor, field_x: torch.Tensor,
+                field_y: torch.Tensor, field_z: torch.Tensor) -> torch.Tensor:
+        field = torch.cat([field_x.reshape(1), field_y.reshape(1), field_z.reshape(1)])
+        return self.energy.energy(positions, boxvectors, field)
+
+
+@compile_mode("script")
+class OpenTorchForceModule(torch.nn.Module):
+    """``forward(positions nm, Ex, Ey, Ez V/nm) -> kJ/mol`` (TorchForce contract, no box)."""
+
+    def __init__(self, energy: OpenMMEnergy):
+        super().__init__()
+        self.energy = energy
+
+    def forward(self, positions: torch.Tensor, field_x: torch.Tensor, field_y: torch.Tensor,
+                field_z: torch.Tensor) -> torch.Tensor:
+        field = torch.cat([field_x.reshape(1), field_y.reshape(1), field_z.reshape(1)])
+        return self.energy.energy(positions, None, field)
+
+
+class PythonForceComputation:
+    """Picklable computation of an ``openmm.PythonForce``: rebuilds the model from its
+    configuration and weights after unpickling (Systems serialize to XML and reload)."""
+
+    def __init__(self, config: Dict[str, Any], state_dict: Dict[str, torch.Tensor], setup: AtomSetup,
+                 n_particles: int):
+        self.config = config
+        self.state_dict = state_dict
+        self.setup = setup
+        self.n_particles = n_particles
+        self._model: Optional[PQEqModel] = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_model"] = None
+        return state
+
+    @property
+    def model(self) -> PQEqModel:
+        if self._model is None:
+            from ..model import build_model
+
+            self._model = build_model(self.config)
+            self._model.load_state_dict(self.state_dict, strict=False)
+            self._model.eval()
+        return self._model
+
+    def __call__(self, state):
+        from openmm import unit
+
+        setup = self.setup
+        positions = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)[setup.atoms]
+        pos = torch.tensor(positions * NM_TO_ANGSTROM, dtype=torch.float64)
+        cell = None
+        if setup.periodic:
+            box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
+            cell = torch.tensor(np.asarray(box) * NM_TO_ANGSTROM, dtype=torch.float64)
+        params = state.getParameters()
+        field = torch.tensor([params[name] * V_PER_NM_TO_V_PER_A for name in FIELD_PARAMETERS], dtype=torch.float64)
+        groups = torch.tensor(setup.groups) if setup.groups is not None else None
+        group_charges = torch.tensor(setup.group_charges, dtype=torch.float64) if setup.group_charges is not None else None
+        out = energy_forces_stress(self.model, pos, torch.tensor(setup.numbers), cell, field,
+                                   setup.total_charge, groups, group_charges)
+        forces = np.zeros((self.n_particles, 3))
+        forces[setup.atoms] = out["forces"].numpy() * (EV_TO_KJ_PER_MOL / ANGSTROM_TO_NM)
+        return float(out["energy"]) * EV_TO_KJ_PER_MOL, forces
+
+
+def make_force(model: PQEqModel, setup: AtomSetup, n_particles: int, config: Optional[Dict[str, Any]] = None,
+               field=(0.0, 0.0, 0.0), backend: str = "torchforce", force_group: int = 0):
+    """An OpenMM Force evaluating ``model`` on ``setup.atoms`` (see module docstring).
+
+    ``config`` (the model's :func:`~openmm_pqeq.model.build_model` configuration) is needed
+    by the ``"python"`` backend, which pickles configuration and weights.
+    """
+    import openmm
+
+    if backend not in BACKENDS:
+        raise ValueError(f"`backend` is {backend!r}; options are {', '.join(BACKENDS)}")
+    field0 = field_in_v_per_nm(field)
+    if backend == "torchforce":
+        if openmmtorch is None:
+            raise ImportError("the 'torchforce' backend needs openmm-torch; install acellera-openmmtorch-cpu "
+                              "(see README) or use backend='python'")
+        from openmmtorch import TorchForce
+
+        energy = OpenMMEnergy(model, setup)
+        module = PeriodicTorchForceModule(energy) if setup.periodic else OpenTorchForceModule(energy)
+        force = TorchForce(script_model(module))
+        force.setUsesPeriodicBoundaryConditions(setup.periodic)
+        for name, value in zip(FIELD_PARAMETERS, field0):
+            force.addGlobalParameter(name, float(value))
+            force.addEnergyParameterDerivative(name)
+    else:
+        if config is None:
+            raise ValueError("backend='python' needs the model configuration (load models with load_model "
+                             "or pass config=)")
+        from ..io import model_weights
+
+        computation = PythonForceComputation(config, model_weights(model), setup, n_particles)
+        force = openmm.PythonForce(computation, {name: float(v) for name, v in zip(FIELD_PARAMETERS, field0)})
+        force.setUsesPeriodicBoundaryConditions(setup.periodic)
+    force.setName("PQEq")
+    force.setForceGroup(force_group)
+    return force
+
+
+def dipole_from_state(state) -> np.ndarray:
+    """System dipole (3,) in e·Å from a State with parameter derivatives (TorchForce backend)."""
+    derivatives = state.getEnergyParameterDerivatives()
+    missing = [name for name in FIELD_PARAMETERS if name not in derivatives]
+    if missing:
+        raise ValueError("the State has no field derivatives: use backend='torchforce' and "
+                         "getState(getParameterDerivatives=True)")
+    per_v_per_nm = np.array([derivatives[name] for name in FIELD_PARAMETERS])
+    return -per_v_per_nm / EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM

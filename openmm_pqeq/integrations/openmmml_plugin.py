@@ -1,0 +1,69 @@
+"""openmm-ml plugin: ``MLPotential('pqeq', modelPath=...)`` and one name per shipped model.
+
+Registered through the ``openmmml.potentials`` entry point group.  openmm-ml imports this
+module whenever ``openmmml`` is imported, so it imports nothing heavy at module level
+(torch and the model load inside ``addForces``).
+
+>>> from openmmml import MLPotential                                     # doctest: +SKIP
+>>> potential = MLPotential('pqeq', modelPath='model.pt')                 # doctest: +SKIP
+>>> system = potential.createSystem(topology, field=(0, 0, 2.5),          # doctest: +SKIP
+...                                 chargeGroups='molecules')
+"""
+
+from __future__ import annotations
+
+from openmmml.mlpotential import MLPotentialImpl, MLPotentialImplFactory
+
+#: Keyword arguments accepted by createSystem()/addForces() (openmm-ml camelCase style).
+_OPTIONS = ("charge", "field", "chargeGroups", "groupCharges", "backend", "precision")
+
+
+class PQEqPotentialImplFactory(MLPotentialImplFactory):
+    """Creates :class:`PQEqPotentialImpl` for ``'pqeq'`` and ``'pqeq-<shipped model>'``."""
+
+    def createImpl(self, name: str, modelPath: str | None = None, **args) -> MLPotentialImpl:
+        if args:
+            raise ValueError(f"unknown argument(s) {sorted(args)} for MLPotential('{name}'); "
+                             "the only constructor argument is modelPath")
+        if name == "pqeq":
+            if modelPath is None:
+                raise ValueError("MLPotential('pqeq') needs modelPath= (a model file), or use the name of a "
+                                 "shipped model, e.g. MLPotential('pqeq-water-demo')")
+            return PQEqPotentialImpl(name, modelPath)
+        if modelPath is not None:
+            raise ValueError(f"MLPotential('{name}') is a shipped model; modelPath= is only for 'pqeq'")
+        return PQEqPotentialImpl(name, name[len("pqeq-"):])
+
+
+class PQEqPotentialImpl(MLPotentialImpl):
+    """Adds a PQEq model force (TorchForce by default) to an openmm-ml System.
+
+    Options of ``createSystem``: ``charge`` (e), ``field`` (V/nm, 3 numbers or a Quantity),
+    ``chargeGroups`` (None, ``'molecules'``, ``'residues'``), ``groupCharges``, ``backend``
+    (``'torchforce'`` or ``'python'``).  ``precision`` is accepted for openmm-ml
+    compatibility; the model always computes in double precision.
+    """
+
+    def __init__(self, name: str, model: str):
+        self.name = name
+        self.model = model
+
+    def getMLLongRange(self) -> bool:
+        return True
+
+    def addForces(self, topology, system, atoms, forceGroup, **args):
+        unknown = sorted(set(args) - set(_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown argument(s) {unknown} for the '{self.name}' potential; "
+                             f"options are {', '.join(_OPTIONS)}")
+        precision = args.get("precision")
+        if precision not in (None, "single", "double"):
+            raise ValueError(f"precision is {precision!r}; options are 'single', 'double'")
+        try:
+            from .system import add_pqeq_force
+        except ImportError as error:  # pragma: no cover - dependencies of the package
+            raise ImportError(f"the '{self.name}' potential needs openmm_pqeq's dependencies ({error})") from None
+        add_pqeq_force(system, topology, self.model, atoms=atoms, charge=args.get("charge", 0.0),
+                       charge_groups=args.get("chargeGroups"), group_charges=args.get("groupCharges"),
+                       field=args.get("field", (0.0, 0.0, 0.0)), backend=args.get("backend", "torchforce"),
+                       force_group=forceGroup)

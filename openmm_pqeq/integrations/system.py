@@ -1,0 +1,79 @@
+"""Build OpenMM Systems with a PQEq model, the way OpenMM users expect.
+
+>>> system = create_system(pdb.topology, model="model.pt", field=(0, 0, 2.5))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from ..model import PQEqModel, config_of
+from .openmm_force import make_force
+from .setup import atom_setup
+
+ModelLike = Union[str, Path, PQEqModel]
+
+
+def _resolve(model: ModelLike) -> PQEqModel:
+    if isinstance(model, PQEqModel):
+        return model
+    from ..io import load_model
+
+    return load_model(model)
+
+
+def add_pqeq_force(system, topology, model: ModelLike, *, atoms: Optional[Sequence[int]] = None,
+                   charge: float = 0.0, charge_groups: Optional[str] = None,
+                   group_charges: Optional[Sequence[float]] = None, field=(0.0, 0.0, 0.0),
+                   backend: str = "torchforce", force_group: int = 0):
+    """Add a PQEq model force to an existing ``system`` and return it.
+
+    Parameters
+    ----------
+    system, topology : the OpenMM System and the Topology it was built from.
+    model : path or shipped name of a model file, or a :class:`~openmm_pqeq.model.PQEqModel`.
+    atoms : indices of the atoms the model handles (ML/MM-style use); default all.
+    charge : total charge (e) of those atoms, with ``charge_groups=None``.
+    charge_groups : ``"molecules"`` (bonded molecules of the Topology keep their charge,
+        neutral unless ``group_charges`` says otherwise; the field then couples to molecular
+        dipoles), ``"residues"``, or None (one total charge).
+    field : initial uniform field, 3 numbers in V/nm or an ``openmm.unit`` Quantity.
+        The components are the global parameters ``pqeq_field_x/y/z`` (V/nm).
+    backend : ``"torchforce"`` (openmm-torch TorchForce) or ``"python"`` (openmm.PythonForce).
+    force_group : OpenMM force group of the new force.
+    """
+    if system.getNumParticles() != topology.getNumAtoms():
+        raise ValueError(f"system has {system.getNumParticles()} particles but topology has "
+                         f"{topology.getNumAtoms()} atoms")
+    resolved = _resolve(model)
+    setup = atom_setup(topology, atoms, charge, charge_groups, group_charges)
+    config = config_of(resolved) if backend == "python" else None
+    force = make_force(resolved, setup, system.getNumParticles(), config, field, backend, force_group)
+    system.addForce(force)
+    return force
+
+
+def create_system(topology, model: ModelLike, *, charge: float = 0.0, charge_groups: Optional[str] = None,
+                  group_charges: Optional[Sequence[float]] = None, field=(0.0, 0.0, 0.0),
+                  backend: str = "torchforce", remove_cm_motion: bool = True):
+    """A new System whose only force is the model (masses from the Topology's elements).
+
+    Periodic when the Topology has box vectors.  Arguments as for :func:`add_pqeq_force`.
+    """
+    import openmm
+    from openmm import unit
+
+    system = openmm.System()
+    for atom in topology.atoms():
+        if atom.element is None:
+            raise ValueError(f"atom {atom.index} ({atom.name}) has no element in the Topology")
+        system.addParticle(atom.element.mass)
+    box = topology.getPeriodicBoxVectors()
+    if box is not None:
+        system.setDefaultPeriodicBoxVectors(*box)
+    add_pqeq_force(system, topology, model, charge=charge, charge_groups=charge_groups,
+                   group_charges=group_charges, field=field, backend=backend)
+    if remove_cm_motion:
+        system.addForce(openmm.CMMotionRemover())
+    return system

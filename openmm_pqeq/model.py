@@ -1,0 +1,179 @@
+"""The full potential E = Σ_i E0_i + E_PQEq + E_D3 as one TorchScript-compatible module.
+
+Units inside: Å, eV, e, V/Å.  Each term is optional (``None`` switches it off), so the same
+class serves the production model, PQEq-only electrostatics for ML/MM, and tests.  Build one
+from a plain configuration dict with :func:`build_model` (what model files store).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+from e3nn.util.jit import compile_mode
+
+from .elements import atomic_number
+
+#: Keys of the configuration dict accepted by :func:`build_model`.
+CONFIG_KEYS = ("elements", "e0", "pqeq", "d3")
+
+
+@compile_mode("script")
+class PQEqModel(torch.nn.Module):
+    """E0 network + PQEq + D3 for the elements ``elements``.
+
+    Parameters
+    ----------
+    elements : list of int
+        Atomic numbers the model supports (others are a clear error).
+    e0, pqeq, d3 : modules or None
+        :class:`~openmm_pqeq.nn.E0Network`, :class:`~openmm_pqeq.electrostatics.PQEq`,
+        :class:`~openmm_pqeq.dispersion.D3Dispersion`; ``None`` switches a term off.
+    """
+
+    def __init__(self, elements: Sequence[int], e0: Optional[torch.nn.Module] = None,
+                 pqeq: Optional[torch.nn.Module] = None, d3: Optional[torch.nn.Module] = None):
+        super().__init__()
+        if e0 is None and pqeq is None and d3 is None:
+            raise ValueError("a model needs at least one energy term (e0, pqeq or d3)")
+        self.elements: List[int] = sorted({atomic_number(z) for z in elements})
+        self.e0 = e0
+        self.pqeq = pqeq
+        self.d3 = d3
+        supported = torch.zeros(max(self.elements) + 1, dtype=torch.bool)
+        supported[self.elements] = True
+        self.register_buffer("supported", supported, persistent=False)
+        #: JSON of the build_model() configuration ("" when built by hand); model files and
+        #: the PythonForce backend rebuild the model from it.
+        self.config_json: str = ""
+
+    def forward(
+        self,
+        positions: torch.Tensor,
+        numbers: torch.Tensor,
+        cell: Optional[torch.Tensor],
+        field: torch.Tensor,
+        total_charge: float = 0.0,
+        groups: Optional[torch.Tensor] = None,
+        group_charges: Optional[torch.Tensor] = None,
+    ) -> Dict[str, torch.Tensor]:
+        """Energy (eV, differentiable in positions, cell and field) and its parts.
+
+        ``positions`` (N, 3) Å, ``numbers`` (N,) int64, ``cell`` (3, 3) Å or None,
+        ``field`` (3,) V/Å, ``total_charge`` e, ``groups`` (N,) int64 / ``group_charges``
+        (G,) e for per-group constraints.  Returns ``energy``, ``energy_e0``,
+        ``energy_pqeq``, ``energy_d3`` (eV), ``charges`` (N,) e, ``shell_displacements``
+        (N, 3) Å, ``dipole`` (3,) e·Å, ``iterations`` and ``converged``.
+        """
+        n = positions.shape[0]
+        if numbers.shape[0] != n:
+            raise ValueError("numbers has " + str(numbers.shape[0]) + " entries but positions has "
+                             + str(n) + " atoms")
+        outside = (numbers < 0) | (numbers >= self.supported.shape[0])
+        if bool(outside.any()) or not bool(self.supported.index_select(0, numbers.clamp(0, self.supported.shape[0] - 1)).all()):
+            bad = numbers[outside | ~self.supported.index_select(0, numbers.clamp(0, self.supported.shape[0] - 1))]
+            raise ValueError("atomic number " + str(int(bad[0])) + " is not supported by this model (elements: "
+                             + str(self.elements) + ")")
+        zero = torch.zeros((), dtype=positions.dtype, device=positions.device)
+        out: Dict[str, torch.Tensor] = {
+            "energy_e0": zero, "energy_pqeq": zero, "energy_d3": zero,
+            "charges": torch.zeros(n, dtype=positions.dtype, device=positions.device),
+            "shell_displacements": torch.zeros(n, 3, dtype=positions.dtype, device=positions.device),
+            "dipole": torch.zeros(3, dtype=positions.dtype, device=positions.device),
+            "iterations": torch.tensor(0), "converged": torch.tensor(True),
+        }
+        if self.e0 is not None:
+            out["energy_e0"] = self.e0(positions, numbers, cell).sum()
+        pqeq = self.pqeq
+        if pqeq is not None:
+            result = pqeq(positions, numbers, cell, field, total_charge, groups, group_charges)
+            out["energy_pqeq"] = result["energy"]
+            for key in ("charges", "shell_displacements", "dipole", "iterations", "converged"):
+                out[key] = result[key]
+        if self.d3 is not None:
+            out["energy_d3"] = self.d3(positions, numbers, cell)
+        out["energy"] = out["energy_e0"] + out["energy_pqeq"] + out["energy_d3"]
+        return out
+
+
+def build_model(config: Dict[str, Any]) -> PQEqModel:
+    """Build a :class:`PQEqModel` from a configuration dict (what model files store).
+
+    ``config = {"elements": [...], "e0": {...} | None, "pqeq": {...} | None, "d3": {...} | None}``
+    where ``e0`` holds :class:`~openmm_pqeq.nn.E0Network` keyword arguments (without
+    ``elements``; ``"preset": "small" | "published"`` starts from a preset), ``pqeq`` those of :class:`~openmm_pqeq.electrostatics.PQEq` and ``d3`` those
+    of :class:`~openmm_pqeq.dispersion.D3Dispersion`.
+
+    >>> model = build_model({"elements": ["O", "H"], "pqeq": {"mode": "physical"}})
+    >>> model.elements
+    [1, 8]
+    """
+    unknown = set(config) - set(CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"unknown model configuration keys {sorted(unknown)}; allowed: {list(CONFIG_KEYS)}")
+    if not config.get("elements"):
+        raise ValueError("model configuration needs a non-empty 'elements' list")
+    elements = sorted({atomic_number(z) for z in config["elements"]})
+    e0 = pqeq = d3 = None
+    if config.get("e0") is not None:
+        from .nn import E0Network
+
+        e0_config = {k: v for k, v in config["e0"].items() if k != "elements"}
+        preset = e0_config.pop("preset", None)
+        e0 = E0Network.from_preset(preset, elements, **e0_config) if preset else E0Network(elements, **e0_config)
+    if config.get("pqeq") is not None:
+        from .electrostatics import PQEq
+
+        pqeq = PQEq(elements, **config["pqeq"])
+    if config.get("d3") is not None:
+        from .dispersion import D3Dispersion
+
+        d3 = D3Dispersion(**config["d3"])
+    model = PQEqModel(elements, e0=e0, pqeq=pqeq, d3=d3)
+    model.config_json = json.dumps(config)
+    return model
+
+
+def config_of(model: PQEqModel) -> Dict[str, Any]:
+    """The :func:`build_model` configuration of ``model``; an error for hand-built models."""
+    if not model.config_json:
+        raise ValueError("this model was not made by build_model(), so it has no configuration to save "
+                         "or rebuild from: build it with build_model(config)")
+    return json.loads(model.config_json)
+
+
+def script_model(model: torch.nn.Module) -> torch.jit.ScriptModule:
+    """TorchScript version of ``model`` (e3nn submodules are compiled the way e3nn requires)."""
+    from e3nn.util.jit import compile as e3nn_compile
+
+    return e3nn_compile(model)
+
+
+def energy_forces_stress(
+    model: torch.nn.Module,
+    positions: torch.Tensor,
+    numbers: torch.Tensor,
+    cell: Optional[torch.Tensor],
+    field: torch.Tensor,
+    total_charge: float = 0.0,
+    groups: Optional[torch.Tensor] = None,
+    group_charges: Optional[torch.Tensor] = None,
+) -> Dict[str, torch.Tensor]:
+    """Model outputs plus ``forces`` (N, 3) eV/Å and, for a cell, ``stress`` (3, 3) eV/Å³
+    (positive = tensile, the ASE convention) by autograd at the converged solution."""
+    positions = positions.detach()
+    strain = torch.zeros(3, 3, dtype=positions.dtype, device=positions.device, requires_grad=cell is not None)
+    deform = torch.eye(3, dtype=positions.dtype, device=positions.device) + strain
+    pos = positions @ deform if cell is not None else positions.clone()
+    pos.requires_grad_(True)
+    strained = cell.detach() @ deform if cell is not None else None
+    out = model(pos, numbers, strained, field, total_charge, groups, group_charges)
+    inputs = [pos] + ([strain] if cell is not None else [])
+    grads = torch.autograd.grad(out["energy"], inputs)
+    result = {k: v.detach() for k, v in out.items()}
+    result["forces"] = -grads[0]
+    if cell is not None:
+        result["stress"] = grads[1] / torch.linalg.det(cell.detach()).abs()
+    return result
