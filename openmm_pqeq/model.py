@@ -84,8 +84,14 @@ class PQEqModel(torch.nn.Module):
             "dipole": torch.zeros(3, dtype=positions.dtype, device=positions.device),
             "iterations": torch.tensor(0), "converged": torch.tensor(True),
         }
-        if self.e0 is not None:
-            out["energy_e0"] = self.e0(positions, numbers, cell).sum()
+        e0 = self.e0
+        if e0 is not None:
+            # E0 runs in its own dtype (float32 is faster); long-range terms stay in the input dtype
+            e0_dtype = e0.per_species_shift.dtype
+            e0_cell: Optional[torch.Tensor] = None
+            if cell is not None:
+                e0_cell = cell.to(e0_dtype)
+            out["energy_e0"] = e0(positions.to(e0_dtype), numbers, e0_cell).sum().to(positions.dtype)
         pqeq = self.pqeq
         if pqeq is not None:
             result = pqeq(positions, numbers, cell, field, total_charge, groups, group_charges)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import evaluate
+from . import evaluate, md
 
 DESCRIPTION = """\
 openmm-pqeq: an equivariant ML potential with polarizable charge equilibration (PQEq),
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     evaluate.add_parser(subparsers)
+    md.add_parser(subparsers)
     return parser
 
 
