@@ -53,18 +53,21 @@ def test_nve_conserves_energy(water):
 def test_langevin_barostat_and_field_switched_on(water):
     top, pos, system = water
     barostat = openmm.MonteCarloBarostat(1000 * unit.bar, 300 * unit.kelvin, 5)
+    barostat.setRandomNumberSeed(11)
     index = system.addForce(barostat)
     try:
-        integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 50 / unit.picosecond, 0.5 * unit.femtosecond)
+        integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 100 / unit.picosecond, 0.5 * unit.femtosecond)
+        integrator.setRandomNumberSeed(2024)
         context = _context(system, integrator, pos, temperature=300)
         volume0 = context.getState().getPeriodicBoxVolume().value_in_unit(unit.nanometer**3)
+        integrator.step(40)  # burn-in: the unrelaxed start releases potential energy
         temperatures = []
         dof = 3 * system.getNumParticles() - 3
         for _ in range(20):
             integrator.step(4)
             ke = context.getState(getEnergy=True).getKineticEnergy()
             temperatures.append((2 * ke / (dof * unit.MOLAR_GAS_CONSTANT_R)).value_in_unit(unit.kelvin))
-        assert 200 < np.mean(temperatures[10:]) < 400
+        assert 220 < np.mean(temperatures) < 380
         assert context.getState().getPeriodicBoxVolume().value_in_unit(unit.nanometer**3) != volume0
         before = dipole_from_state(context.getState(getParameterDerivatives=True))
         context.setParameter("pqeq_field_z", 10.0)  # 1 V/Å along z
