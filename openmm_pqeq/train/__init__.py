@@ -1,0 +1,43 @@
+"""Training, finetuning and testing of models (issue 5; METHOD.md §1, §7).
+
+- :mod:`.config`: :class:`TrainConfig` (dataclasses + YAML; ``examples/train_water.yaml``);
+- :mod:`.data`: :func:`load_dataset` (any ASE-readable file, cached as tensors), :func:`split_indices`;
+- :mod:`.longrange`: PQEq + D3 terms per frame, cached by configuration (Δ-learning targets);
+- :mod:`.statistics`: per-element shift (least squares) and scale of E0;
+- :mod:`.predict`: batched energies, forces and stresses;
+- :mod:`.loss`: :class:`Loss` (published weights 1/10/100) and error metrics;
+- :mod:`.trainer`: :func:`train` (schedule, EMA, best-validation model, resume, metrics log);
+- :mod:`.evaluation`: :func:`model_errors` (``openmm-pqeq test``), :func:`evaluate_dataset`;
+- :mod:`.finetune`: :func:`finetune` (force-only loss, readout freezing);
+- :mod:`.distributed`: data-parallel training under ``torchrun``.
+
+>>> from openmm_pqeq.train import TrainConfig, train
+>>> config = TrainConfig.from_yaml("examples/train_water.yaml")  # doctest: +SKIP
+>>> result = train(config)  # doctest: +SKIP
+"""
+
+from .config import TrainConfig
+from .data import StructureDataset, load_dataset, split_indices
+from .evaluation import evaluate_dataset, model_errors
+from .finetune import finetune, select_trainable
+from .loss import ErrorSums, Loss, format_table
+from .predict import predict_batch
+from .trainer import TrainResult, Trainer, train
+
+__all__ = [
+    "TrainConfig",
+    "StructureDataset",
+    "load_dataset",
+    "split_indices",
+    "finetune",
+    "select_trainable",
+    "ErrorSums",
+    "Loss",
+    "format_table",
+    "predict_batch",
+    "TrainResult",
+    "Trainer",
+    "evaluate_dataset",
+    "model_errors",
+    "train",
+]
