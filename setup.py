@@ -23,7 +23,10 @@ setup(
     package_data={"openmm_pqeq": ["data/*.json", "data/*.pt", "data/*.npz"]},
     python_requires=">=3.10",
     install_requires=requirements("requirements.txt"),
-    extras_require={"test": requirements("requirements-test.txt")},
+    extras_require={
+        "test": requirements("requirements-test.txt"),
+        "dft": ["pyscf==2.14.0"],  # reference-data generation (openmm-pqeq label)
+    },
     entry_points={
         "console_scripts": ["openmm-pqeq = openmm_pqeq.cli.main:main"],
         "openmmml.potentials": ["pqeq = openmm_pqeq.integrations.openmmml_plugin:PQEqPotentialImplFactory"],
