@@ -37,6 +37,7 @@ def evaluate(
     charge: float = 0.0,
     d3_options: Optional[Dict] = None,
     pqeq_options: Optional[Dict] = None,
+    model: Optional[str] = None,
 ) -> Dict:
     """Energy, forces, stress, charges and dipole of an ASE ``Atoms`` object.
 
@@ -51,6 +52,9 @@ def evaluate(
     charge : total charge in e.
     d3_options : keyword arguments of :class:`openmm_pqeq.dispersion.D3Dispersion`.
     pqeq_options : extra keyword arguments of :class:`openmm_pqeq.electrostatics.PQEq`.
+    model : a model file or shipped model name; when given, its terms (E0, PQEq, D3, as
+        configured in the model) are evaluated and ``terms``, ``mode``, ``params`` and the
+        option dicts are not used.
 
     Returns
     -------
@@ -58,6 +62,8 @@ def evaluate(
     ``stress_eV_per_A3`` (3, 3, periodic only), ``charges_e`` (N), ``shell_displacements_A``
     (N, 3), ``dipole_eA`` (3), ``scf_iterations``, ``converged`` (plain Python types).
     """
+    if model is not None:
+        return _evaluate_model(atoms, model, field, charge)
     unknown = [t for t in terms if t not in MODEL_FREE_TERMS]
     if unknown:
         raise ValueError(f"unknown energy term(s) {unknown}; options are {', '.join(MODEL_FREE_TERMS)} "
@@ -109,4 +115,26 @@ def evaluate(
     if cell is not None:
         volume = float(torch.linalg.det(cell).abs())
         result["stress_eV_per_A3"] = (grads[1] / volume).tolist()
+    return result
+
+
+def _evaluate_model(atoms, model: str, field: Sequence[float], charge: float) -> Dict:
+    from .io import load_model
+    from .model import energy_forces_stress
+
+    positions, numbers, cell = _structure_tensors(atoms)
+    out = energy_forces_stress(load_model(model), positions, numbers, cell,
+                               torch.tensor(list(field), dtype=torch.float64), float(charge))
+    result = {
+        "energy_eV": float(out["energy"]),
+        "terms": {name: float(out["energy_" + name]) for name in ("e0", "pqeq", "d3")},
+        "forces_eV_per_A": out["forces"].tolist(),
+        "charges_e": out["charges"].tolist(),
+        "shell_displacements_A": out["shell_displacements"].tolist(),
+        "dipole_eA": out["dipole"].tolist(),
+        "scf_iterations": int(out["iterations"]),
+        "converged": bool(out["converged"]),
+    }
+    if cell is not None:
+        result["stress_eV_per_A3"] = out["stress"].tolist()
     return result

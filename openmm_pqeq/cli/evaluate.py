@@ -16,6 +16,7 @@ examples:
   openmm-pqeq evaluate water.xyz --field 0 0 0.1
   openmm-pqeq evaluate Li2PO2N.cif --mode reaxnet --json
   openmm-pqeq evaluate crystal.cif --terms pqeq,d3 --d3-damping bj --json
+  openmm-pqeq evaluate water.xyz --model water-demo --json
 """
 
 
@@ -23,6 +24,9 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="energy, forces, PQEq charges and dipole of a structure",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("structure", help="structure file (xyz, extxyz, cif, POSCAR/vasp, pdb, ...)")
+    p.add_argument("--model", default=None,
+                   help="model file or shipped model name (e.g. water-demo): evaluate all of its terms "
+                        "(E0 + PQEq + D3); without it, --terms selects model-free terms")
     p.add_argument("--terms", default="pqeq", help="comma-separated energy terms: pqeq, d3 (default: pqeq)")
     p.add_argument("--mode", default="physical", choices=["physical", "reaxnet"],
                    help="PQEq mode: converged with Ewald and field (physical, default) or the published "
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         d3_options["cn_cutoff"] = args.d3_cn_cutoff
     terms = [t.strip() for t in args.terms.split(",") if t.strip()]
     result = evaluate(atoms, terms=terms, mode=args.mode, params=args.params, field=args.field,
-                      charge=args.charge, d3_options=d3_options)
+                      charge=args.charge, d3_options=d3_options, model=args.model)
     if args.json:
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")

@@ -177,6 +177,19 @@ class PQEq(torch.nn.Module):
                 raise ValueError("cell contains NaN or infinite values")
             if float(torch.linalg.det(constant(cell)).abs()) < 1e-6:
                 raise ValueError("cell is singular (volume ~ 0 Å^3); pass None for an open system")
+            if self.mode == "reaxnet":
+                # the published practice uses the minimum-image convention, defined only when
+                # every perpendicular width of the cell is at least twice the 12.5 Å cutoff
+                c = constant(cell)
+                volume = torch.linalg.det(c).abs()
+                faces = torch.stack([torch.linalg.cross(c[1], c[2]), torch.linalg.cross(c[2], c[0]),
+                                     torch.linalg.cross(c[0], c[1])])
+                areas = torch.sqrt((faces * faces).sum(1))
+                width = float((volume / areas).min())
+                if width < 2.0 * self.cutoff:
+                    raise ValueError("mode 'reaxnet' uses the minimum-image convention and needs every cell width "
+                                     + ">= 2 x " + str(self.cutoff) + " Å; this cell's smallest width is "
+                                     + str(width) + " Å: use a supercell or mode 'physical' (Ewald, any cell)")
         n_table = self.table_supported.shape[0]
         bad = (numbers < 1) | (numbers >= n_table)
         if not bool(bad.any()):

@@ -66,3 +66,11 @@ def test_bad_options():
     with pytest.raises(ValueError, match="group_charges has 3 entries but groups has 2 groups"):
         PQEq(["O", "H"])(pos, num, None, torch.zeros(3), groups=torch.tensor([0, 0, 0, 1, 1, 1]),
                          group_charges=torch.zeros(3))
+
+
+def test_reaxnet_mode_rejects_cells_too_small_for_minimum_image():
+    pos, num, cell = water_box()
+    with pytest.raises(ValueError, match="minimum-image convention and needs every cell width >= 2 x 12.5"):
+        PQEq(["O", "H"], mode="reaxnet")(pos, num, cell, torch.zeros(3))
+    # the physical mode handles the same small cell with Ewald sums over many images
+    assert bool(PQEq(["O", "H"])(pos, num, cell, torch.zeros(3))["converged"])

@@ -208,3 +208,18 @@ def test_charge_reporter(model, waters, tmp_path):
     import mdtraj
 
     assert mdtraj.load_dcd(str(tmp_path / "traj.dcd"), top=mdtraj.Topology.from_openmm(top)).n_frames == 2
+
+
+def test_evaluate_with_a_model_file(model, tmp_path):
+    """`evaluate(..., model=PATH)` (CLI: --model) evaluates every term of a saved model."""
+    import ase
+
+    from openmm_pqeq.evaluate import evaluate
+
+    path = save_model(build_model({"elements": ["O", "H"], "e0": {"preset": "small", "num_blocks": 1},
+                                   "pqeq": {}, "d3": {}}), tmp_path / "full.pt")
+    water = ase.Atoms("OH2", positions=[[0, 0, 0], [0.7572, 0.5865, 0], [-0.7572, 0.5865, 0]])
+    result = evaluate(water, model=str(path))
+    assert set(result["terms"]) == {"e0", "pqeq", "d3"}
+    assert result["energy_eV"] == pytest.approx(sum(result["terms"].values()))
+    assert result["terms"]["pqeq"] == pytest.approx(evaluate(water)["terms"]["pqeq"], abs=1e-8)
