@@ -4,6 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# compiled operators (plugin/): rebuilt only when their sources change; CMake keeps its build
+# folder (build/ops-torch-X.Y), so even then only changed files compile
+OPS_STAMP   := $(VENV)/.ops-built
+OPS_SOURCES := CMakeLists.txt $(shell find plugin -name '*.cpp' -o -name '*.cu' -o -name '*.h' 2>/dev/null)
 
 .PHONY: install test demo bench clean
 
@@ -14,7 +18,12 @@ $(STAMP): requirements.txt requirements-test.txt setup.py
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+# optional: without a compiler (or with OPENMM_PQEQ_BUILD_OPS=0) the pure-PyTorch fallback runs
+$(OPS_STAMP): $(STAMP) $(OPS_SOURCES)
+	$(PY) setup.py -q build_ext --inplace
+	touch $(OPS_STAMP)
+
+install: $(STAMP) $(OPS_STAMP)
 
 test: install
 	$(PY) -m pytest -q tests
@@ -27,4 +36,4 @@ bench: install
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo-output
+	rm -rf $(VENV) build *.egg-info demo-output openmm_pqeq/lib

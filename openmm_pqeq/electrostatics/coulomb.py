@@ -4,11 +4,11 @@ Three ways to sum the pair kernel ``k_e erf(α_ij r)/r`` (see :mod:`.kernels`):
 
 - ``"direct"``: open (non-periodic) systems, every pair of atoms, no cutoff.
 - ``"ewald"``: periodic cells.  Real space sums ``k_e [erf(α r) - erf(β r)]/r`` over all
-  images within ``real_space_cutoff``; reciprocal space is the point-charge Ewald sum of the
-  smooth ``erf(β r)/r`` part, by an exact k-space Ewald sum (:mod:`.ewald`) or by
-  torch-pme's smooth particle-mesh Ewald, both including the self-energy and
-  neutralizing-background terms.  The reciprocal contribution of the
-  excluded same-atom core–shell pair, ``-Q_c Q_s k_e erf(β|d|)/|d|``, is removed.
+  images within the real-space cutoff; reciprocal space is the point-charge Ewald sum of the
+  smooth ``erf(β r)/r`` part, by an exact k-space Ewald sum (:mod:`.ewald`) or by smooth
+  particle-mesh Ewald (:mod:`.pme`), both including the self-energy and
+  neutralizing-background terms.  The reciprocal contribution of the excluded same-atom
+  core–shell pair, ``-Q_c Q_s k_e erf(β|d|)/|d|``, is removed.
 - ``"tapered"``: the published ReaxNet practice: ``k_e erf(α r)/r`` times the ReaxFF taper,
   truncated at the taper cutoff, minimum-image pairs only.
 
@@ -16,20 +16,32 @@ Pairs come as a half list ``(edge_i, edge_j, shifts)`` (see :mod:`openmm_pqeq.ne
 Each atom pair contributes its four site pairs (core–core, core–shell, shell–core,
 shell–shell); the same-atom core–shell pair is excluded (the spring replaces it).
 Lengths Å, charges e, energies eV, potentials V (eV/e).
+
+Besides the differentiable :meth:`GaussianCoulomb.energy`, the class offers what the
+matrix-free charge/shell solve needs at fixed positions, without autograd:
+:meth:`~GaussianCoulomb.setup` (pair vectors, core–core kernel, k-space phases or PME
+stencils, computed once per call), :meth:`~GaussianCoulomb.hessian_matvec` (the Coulomb block
+of the charge Hessian) and :meth:`~GaussianCoulomb.site_gradients` (potentials at all sites
+and the shell gradient, i.e. ∂E/∂q and ∂E/∂d).  Their pair loops run in
+:class:`.backends.TorchKernels` or in the compiled operators (:class:`.backends.CustomOpKernels`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
-import torchpme
 
+from .. import ops
+from .._torchscript import constant
+from .backends import CustomOpKernels, TorchKernels
 from .ewald import EwaldReciprocal
-from .kernels import erf_over_r, pair_screening, reaxff_taper, safe_norm
+from .pme import PMEReciprocal
+from .realspace import (METHOD_DIRECT, METHOD_EWALD, METHOD_TAPERED, erf_over_r_and_derivative, pair_kernel,
+                        screening)
 
-_SQRT2: float = math.sqrt(2.0)
+_METHODS = {"direct": METHOD_DIRECT, "ewald": METHOD_EWALD, "tapered": METHOD_TAPERED}
 
 
 class GaussianCoulomb(torch.nn.Module):
@@ -45,11 +57,15 @@ class GaussianCoulomb(torch.nn.Module):
         Ewald splitting parameter β (Å⁻¹), used by ``"ewald"``.
     reciprocal : {"ewald", "pme"}
         Reciprocal-space algorithm for ``"ewald"``: exact k-space sum (cost O(N·K)) or
-        torch-pme's smooth particle-mesh Ewald (O(N log N)).
+        smooth particle-mesh Ewald (O(N log N)).
     kspace_tolerance : float
-        Relative truncation of the k-space sum (Ewald).
+        Relative truncation of the k-space sum (Ewald); the PME mesh is chosen for a
+        relative accuracy of ``10 · kspace_tolerance`` of the reciprocal energy.
     taper_cutoff : float
         Cutoff (Å) of the ``"tapered"`` kernel.
+    use_custom_ops : bool or None
+        Pair loops in the compiled operators (True), in PyTorch (False), or the operators
+        when they are loaded (None).
     """
 
     def __init__(
@@ -60,48 +76,45 @@ class GaussianCoulomb(torch.nn.Module):
         reciprocal: str = "ewald",
         kspace_tolerance: float = 1e-7,
         taper_cutoff: float = 12.5,
+        use_custom_ops: Optional[bool] = None,
     ):
         super().__init__()
-        if method not in ("direct", "ewald", "tapered"):
+        if method not in _METHODS:
             raise ValueError(f"`method` is {method!r}; options are 'direct', 'ewald', 'tapered'")
         if reciprocal not in ("ewald", "pme"):
             raise ValueError(f"`reciprocal` is {reciprocal!r}; options are 'ewald', 'pme'")
         if method == "ewald" and not beta > 0:
             raise ValueError(f"`beta` is {beta} Å⁻¹ but must be positive for Ewald sums")
         self.method: str = method
+        self.method_code: int = _METHODS[method]
         self.reciprocal: str = reciprocal
         self.coulomb_constant: float = float(coulomb_constant)
         self.beta: float = float(beta)
         self.taper_cutoff: float = float(taper_cutoff)
-        smearing = 1.0 / (_SQRT2 * beta) if beta > 0 else 1.0
         self.ewald = EwaldReciprocal(beta if beta > 0 else 1.0, float(coulomb_constant), kspace_tolerance)
-        # PME: a mesh spacing of about σ/2 with 6 interpolation nodes reaches ~1e-6 relative
-        # accuracy on the energies in the tests (see tests/electrostatics/test_ewald.py).
-        self.pme = torchpme.PMECalculator(
-            torchpme.CoulombPotential(smearing=smearing, prefactor=float(coulomb_constant)),
-            mesh_spacing=smearing / 2.0,
-            interpolation_nodes=6,
-        )
+        self.pme = PMEReciprocal(beta if beta > 0 else 1.0, float(coulomb_constant), 10.0 * kspace_tolerance)
+        if use_custom_ops is None:
+            use_custom_ops = ops.has_custom_ops()
+        elif use_custom_ops and not ops.has_custom_ops():
+            raise ValueError("`use_custom_ops` is True but the openmm_pqeq operators are not built: "
+                             + ops.unavailable_reason())
+        self.kernels = CustomOpKernels() if use_custom_ops else TorchKernels()
+        self.uses_custom_ops: bool = bool(use_custom_ops)
 
+    # ------------------------------------------------------------ kernels
     def _real_kernel(self, r: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         """Real-space pair kernel (eV/e²) at distances ``r`` (Å) with screening ``alpha``."""
-        kernel = erf_over_r(alpha, r)
-        if self.method == "ewald":
-            kernel = kernel - erf_over_r(torch.full_like(alpha, self.beta), r)
-        elif self.method == "tapered":
-            kernel = kernel * reaxff_taper(r, self.taper_cutoff)
-        return self.coulomb_constant * kernel
+        return pair_kernel(r, alpha, self.method_code, self.beta, self.coulomb_constant, self.taper_cutoff)[0]
 
     def _reciprocal_potential(
         self, positions: torch.Tensor, charges: torch.Tensor, cell: torch.Tensor
     ) -> torch.Tensor:
         """Per-site V (n, c) with E_recip = Σ Q V (self and background included)."""
         if self.reciprocal == "pme":
-            empty_i = torch.zeros((0, 2), dtype=torch.long, device=positions.device)
-            empty_d = torch.zeros((0,), dtype=positions.dtype, device=positions.device)
-            return self.pme(charges, cell, positions, empty_i, empty_d)
+            return self.pme(charges, cell, positions)
         return self.ewald(charges, cell, positions)
 
+    # ------------------------------------------------------ differentiable energy
     def energy(
         self,
         positions: torch.Tensor,
@@ -113,33 +126,27 @@ class GaussianCoulomb(torch.nn.Module):
         edge_i: torch.Tensor,
         edge_j: torch.Tensor,
         shifts: torch.Tensor,
+        cutoff: float = 0.0,
     ) -> torch.Tensor:
         """Coulomb energy (eV) of cores at ``positions`` (N, 3) Å with charges ``core_charges``
         (N,) e and shells at ``positions + shell_displacements`` with ``shell_charges`` (N,) e.
-        ``exponents`` (N,) Å⁻² are the Gaussian exponents a_i.  Differentiable in all inputs."""
+        ``exponents`` (N,) Å⁻² are the Gaussian exponents a_i; atom pairs ``cutoff`` Å or more
+        apart are skipped (``cutoff <= 0``: none).  Differentiable in all inputs."""
         vec = positions.index_select(0, edge_j) - positions.index_select(0, edge_i)
         if cell is not None:
             vec = vec + shifts @ cell
-        d_i = shell_displacements.index_select(0, edge_i)
-        d_j = shell_displacements.index_select(0, edge_j)
-        alpha = pair_screening(exponents.index_select(0, edge_i), exponents.index_select(0, edge_j))
-        qc_i, qc_j = core_charges.index_select(0, edge_i), core_charges.index_select(0, edge_j)
-        qs_i, qs_j = shell_charges.index_select(0, edge_i), shell_charges.index_select(0, edge_j)
-        energy = (
-            qc_i * qc_j * self._real_kernel(safe_norm(vec), alpha)
-            + qc_i * qs_j * self._real_kernel(safe_norm(vec + d_j), alpha)
-            + qs_i * qc_j * self._real_kernel(safe_norm(vec - d_i), alpha)
-            + qs_i * qs_j * self._real_kernel(safe_norm(vec + d_j - d_i), alpha)
-        ).sum()
+        energy = self.kernels.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
+                                          shell_displacements, self.method_code, self.beta, self.coulomb_constant,
+                                          self.taper_cutoff, cutoff)
         if self.method == "ewald":
             assert cell is not None
             sites = torch.cat([positions, positions + shell_displacements], dim=0)
             charges = torch.cat([core_charges, shell_charges], dim=0).unsqueeze(1)
             energy = energy + (charges * self._reciprocal_potential(sites, charges, cell)).sum()
             # remove the excluded same-atom core-shell pair from the reciprocal sum
-            d = safe_norm(shell_displacements)
-            beta = torch.full_like(d, self.beta)
-            energy = energy - self.coulomb_constant * (core_charges * shell_charges * erf_over_r(beta, d)).sum()
+            f, _ = erf_over_r_and_derivative(torch.full_like(core_charges, self.beta),
+                                             _safe_norm(shell_displacements))
+            energy = energy - self.coulomb_constant * (core_charges * shell_charges * f).sum()
         return energy
 
     def core_pair_kernel(
@@ -155,8 +162,7 @@ class GaussianCoulomb(torch.nn.Module):
         vec = positions.index_select(0, edge_j) - positions.index_select(0, edge_i)
         if cell is not None:
             vec = vec + shifts @ cell
-        alpha = pair_screening(exponents.index_select(0, edge_i), exponents.index_select(0, edge_j))
-        return self._real_kernel(safe_norm(vec), alpha)
+        return self._real_kernel(_safe_norm(vec), screening(exponents, edge_i, edge_j))
 
     def core_potential(
         self,
@@ -171,13 +177,292 @@ class GaussianCoulomb(torch.nn.Module):
 
         This is the Coulomb block of the charge Hessian, ``∂²E/∂q_i∂q_j``, applied to
         ``charges``: the mat-vec of the matrix-free charge solve (memory O(N))."""
-        potential = torch.zeros_like(charges)
-        potential.index_add_(0, edge_i, pair_kernel.unsqueeze(1) * charges.index_select(0, edge_j))
-        potential.index_add_(0, edge_j, pair_kernel.unsqueeze(1) * charges.index_select(0, edge_i))
+        potential = self.kernels.matvec(pair_kernel, edge_i, edge_j, charges)
         if self.method == "ewald":
             assert cell is not None
             potential = potential + 2.0 * self._reciprocal_potential(positions, charges, cell)
         return potential
+
+    # ------------------------------------------------- solver (fixed positions)
+    def setup(
+        self,
+        positions: torch.Tensor,
+        exponents: torch.Tensor,
+        cell: Optional[torch.Tensor],
+        edge_i: torch.Tensor,
+        edge_j: torch.Tensor,
+        shifts: torch.Tensor,
+        cutoff: float,
+    ) -> Dict[str, torch.Tensor]:
+        """Everything the solve reuses at fixed positions (no autograd): pair vectors
+        ``vec`` (P, 3) Å, core–core kernel ``kernel`` (P,) V/e (zero beyond ``cutoff``), and
+        for the reciprocal sum the k-vectors with weights and the phases at the cores
+        (Ewald) or the mesh, influence function and core stencils (PME)."""
+        with torch.no_grad():
+            pos = constant(positions)
+            vec = pos.index_select(0, edge_j) - pos.index_select(0, edge_i)
+            if cell is not None:
+                vec = vec + shifts @ constant(cell)
+            cache: Dict[str, torch.Tensor] = {"vec": vec}
+            if self.method == "tapered":
+                cache["kernel"] = self.kernels.core_kernel(vec, exponents, edge_i, edge_j, self.method_code,
+                                                           self.beta, self.coulomb_constant, self.taper_cutoff,
+                                                           cutoff)
+            else:
+                # K, K'/r and (K'' − K'/r)/r²: the second ones for the (charge, shell) Hessian model
+                kernel, kernel_a, kernel_b = self.kernels.kernel_derivatives(
+                    vec, exponents, edge_i, edge_j, self.method_code, self.beta, self.coulomb_constant, cutoff)
+                cache["kernel"] = kernel
+                cache["kernel_a"] = kernel_a
+                cache["kernel_b"] = kernel_b
+            if self.method == "ewald":
+                assert cell is not None
+                c = constant(cell)
+                volume = torch.abs(torch.linalg.det(c))
+                cache["volume"] = volume.reshape(1)
+                if self.reciprocal == "pme":
+                    shape = self.pme.mesh_shape(c)
+                    frac = self.pme.frac_matrix(c, shape)
+                    index, weights = self.kernels.pme_stencils(pos, frac, shape, self.pme.order)
+                    cache["positions"] = pos
+                    cache["pme_shape"] = torch.tensor(shape, dtype=torch.long)
+                    cache["pme_frac"] = frac
+                    cache["pme_influence"] = self.pme.influence(c, shape)
+                    cache["pme_index"] = index
+                    cache["pme_weights"] = weights
+                else:
+                    k = self.ewald.kvectors(c)
+                    k2 = (k * k).sum(1)
+                    weight = (8.0 * math.pi * self.coulomb_constant) * torch.exp(
+                        -k2 / (4.0 * self.beta * self.beta)) / (k2 * volume)
+                    phase = pos @ k.transpose(0, 1)
+                    cache["ewald_k"] = k
+                    cache["ewald_weight"] = weight
+                    cache["ewald_cos"] = torch.cos(phase)
+                    cache["ewald_sin"] = torch.sin(phase)
+        return cache
+
+    def _self_and_background(self, charges: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
+        """∂/∂Q of the point-charge self energy and the neutralizing background (n,) V."""
+        return -self.coulomb_constant * ((2.0 * self.beta / math.sqrt(math.pi)) * charges
+                                         + (math.pi / (self.beta * self.beta)) * charges.sum() / volume)
+
+    def _pme_mesh_potential(self, cache: Dict[str, torch.Tensor], mesh_charges: torch.Tensor) -> torch.Tensor:
+        shape: List[int] = cache["pme_shape"].tolist()
+        mesh = mesh_charges.reshape(shape[0], shape[1], shape[2])
+        spectrum = torch.fft.rfftn(mesh)
+        total = shape[0] * shape[1] * shape[2]
+        return (torch.fft.irfftn(spectrum * cache["pme_influence"], s=shape) * float(total)).reshape(-1)
+
+    def hessian_matvec(
+        self, cache: Dict[str, torch.Tensor], edge_i: torch.Tensor, edge_j: torch.Tensor, x: torch.Tensor
+    ) -> torch.Tensor:
+        """Coulomb block of the charge Hessian times ``x`` (N,): potentials (N,) V at the
+        cores due to core charges ``x``."""
+        with torch.no_grad():
+            y = self.kernels.matvec(cache["kernel"], edge_i, edge_j, x)
+            if self.method == "ewald":
+                if self.reciprocal == "pme":
+                    shape: List[int] = cache["pme_shape"].tolist()
+                    pos, frac = cache["positions"], cache["pme_frac"]
+                    index, weights = cache["pme_index"], cache["pme_weights"]
+                    mesh = self.kernels.pme_spread(pos, x, frac, shape, self.pme.order, index, weights)
+                    phi = self._pme_mesh_potential(cache, mesh)
+                    y = y + self.kernels.pme_gather(pos, phi, frac, shape, self.pme.order, False, index, weights)[0]
+                else:
+                    cos, sin, w = cache["ewald_cos"], cache["ewald_sin"], cache["ewald_weight"]
+                    y = y + cos @ (w * (x @ cos)) + sin @ (w * (x @ sin))
+                y = y + self._self_and_background(x, cache["volume"])
+        return y
+
+    def hessian_static(
+        self, cache: Dict[str, torch.Tensor], net_charges: torch.Tensor, core_charges: torch.Tensor,
+        shell_charges: torch.Tensor,
+    ) -> torch.Tensor:
+        """Per-atom 3×3 blocks (N, 3, 3) eV/Å² of the shell Hessian at zero shell displacement
+        that come from the reciprocal sum: ``qs_i ∇∇φ_rec(r_i)``, the field gradient of the
+        smooth potential of the net charges, plus the second derivative of the excluded
+        same-atom core–shell term, ``qc_i qs_i · 4β³k_e/(3√π)``.  Zero for open systems (the
+        real-space blocks are in :meth:`hessian_joint_matvec`).  Call it under ``torch.no_grad()``
+        (the solve does)."""
+        n = net_charges.shape[0]
+        blocks = torch.zeros(n, 3, 3, dtype=net_charges.dtype, device=net_charges.device)
+        if self.method != "ewald":
+            return blocks
+        if self.reciprocal == "pme":
+            shape: List[int] = cache["pme_shape"].tolist()
+            frac, order, cores = cache["pme_frac"], self.pme.order, cache["positions"]
+            mesh = self.kernels.pme_spread(cores, net_charges, frac, shape, order, cache["pme_index"],
+                                           cache["pme_weights"])
+            phi = self._pme_mesh_potential(cache, mesh)
+            none = torch.zeros(0, 0, dtype=torch.long, device=cores.device)
+            # ∇∇φ by central differences of the interpolated gradient (a model Hessian: 1e-3 Å suffices)
+            h = 1e-3
+            rows: List[torch.Tensor] = []
+            for c in range(3):
+                step = torch.eye(3, dtype=cores.dtype, device=cores.device)[c] * h
+                plus = self.kernels.pme_gather(cores + step, phi, frac, shape, order, True, none,
+                                               none.to(cores.dtype))[1]
+                minus = self.kernels.pme_gather(cores - step, phi, frac, shape, order, True, none,
+                                                none.to(cores.dtype))[1]
+                rows.append((plus - minus) / (2.0 * h))
+            blocks = torch.stack(rows, dim=1)
+            blocks = 0.5 * (blocks + blocks.transpose(1, 2))
+        else:
+            k, w = cache["ewald_k"], cache["ewald_weight"]
+            cos, sin = cache["ewald_cos"], cache["ewald_sin"]
+            coef = cos * (w * (net_charges @ cos)) + sin * (w * (net_charges @ sin))  # (N, K)
+            kk = (k.unsqueeze(2) * k.unsqueeze(1)).reshape(-1, 9)
+            blocks = -(coef @ kk).reshape(n, 3, 3)
+        blocks = shell_charges.view(-1, 1, 1) * blocks
+        own = (4.0 * self.beta ** 3 * self.coulomb_constant / (3.0 * math.sqrt(math.pi))) * core_charges * shell_charges
+        blocks = blocks + own.view(-1, 1, 1) * torch.eye(3, dtype=blocks.dtype, device=blocks.device)
+        return blocks
+
+    def smooth_filter(self, cache: Dict[str, torch.Tensor], n_atoms: int, mean_hardness: float) -> torch.Tensor:
+        """Spectral filter ``a/(1+a)`` of the long-wavelength charge preconditioner (PME only;
+        empty otherwise), ``a(k) = ρ Ĉ_β(k) / J̄``: the eigenvalue excess of a smooth charge
+        wave of wave vector k over the Jacobi preconditioner (ρ = N/V atoms per Å³,
+        ``Ĉ_β = 4π k_e exp(−k²/4β²)/k²``).  These modes are CG's outliers, more of them the
+        larger the cell."""
+        if self.method != "ewald" or self.reciprocal != "pme" or n_atoms == 0:
+            return torch.zeros(0)
+        shape: List[int] = cache["pme_shape"].tolist()
+        frac = cache["pme_frac"]
+        dtype, device = frac.dtype, frac.device
+        recip = (frac / torch.tensor(shape, dtype=dtype, device=device).unsqueeze(0)).transpose(0, 1)
+        m = [torch.fft.fftfreq(shape[0], 1.0 / shape[0], dtype=dtype, device=device),
+             torch.fft.fftfreq(shape[1], 1.0 / shape[1], dtype=dtype, device=device),
+             torch.fft.rfftfreq(shape[2], 1.0 / shape[2], dtype=dtype, device=device)]
+        mvec = (m[0].view(-1, 1, 1, 1) * recip[0].view(1, 1, 1, 3) + m[1].view(1, -1, 1, 1) * recip[1].view(1, 1, 1, 3)
+                + m[2].view(1, 1, -1, 1) * recip[2].view(1, 1, 1, 3))
+        m2 = (mvec * mvec).sum(-1)
+        zero = m2 == 0
+        m2 = torch.where(zero, torch.ones_like(m2), m2)
+        density = n_atoms / float(cache["volume"][0])
+        # Ĉ_β at k = 2πm: k_e exp(−π²m²/β²) / (π m²)
+        excess = density * self.coulomb_constant * torch.exp(-(math.pi ** 2 / self.beta ** 2) * m2) / (
+            math.pi * m2 * mean_hardness)
+        return torch.where(zero, torch.zeros_like(excess), excess / (1.0 + excess))
+
+    def smooth_correction(self, cache: Dict[str, torch.Tensor], smooth_filter: torch.Tensor,
+                          values: torch.Tensor) -> torch.Tensor:
+        """The long-wavelength part of per-atom ``values`` (N,) passed through
+        ``smooth_filter`` on the PME mesh: spread, FFT, filter, inverse FFT, interpolate."""
+        shape: List[int] = cache["pme_shape"].tolist()
+        frac, order, cores = cache["pme_frac"], self.pme.order, cache["positions"]
+        mesh = self.kernels.pme_spread(cores, values, frac, shape, order, cache["pme_index"], cache["pme_weights"])
+        total = shape[0] * shape[1] * shape[2]
+        spectrum = torch.fft.rfftn(mesh.reshape(shape[0], shape[1], shape[2])) * smooth_filter
+        smooth = torch.fft.irfftn(spectrum, s=shape).reshape(-1) * (float(total) / values.shape[0])
+        return self.kernels.pme_gather(cores, smooth, frac, shape, order, False, cache["pme_index"],
+                                       cache["pme_weights"])[0]
+
+    def hessian_joint_matvec(
+        self, cache: Dict[str, torch.Tensor], edge_i: torch.Tensor, edge_j: torch.Tensor, net_charges: torch.Tensor,
+        shell_charges: torch.Tensor, static: torch.Tensor, x_charges: torch.Tensor, x_shells: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Coulomb part of the (charge, shell) Hessian at zero shell displacement (net charges
+        ``net_charges`` at the cores) times ``(x_charges (N,), x_shells (N, 3))``: real-space
+        pair terms, reciprocal charges and point dipoles ``qs·x_shells`` at the cores, and the
+        ``static`` blocks of :meth:`hessian_static`.  The linear model of the Newton steps of
+        the physical-mode solve."""
+        with torch.no_grad():
+            y_q, y_d = self.kernels.hessian_matvec(cache["vec"], cache["kernel"], cache["kernel_a"], cache["kernel_b"],
+                                                   edge_i, edge_j, net_charges, shell_charges, x_charges, x_shells)
+            y_d = y_d + torch.bmm(static, x_shells.unsqueeze(2)).squeeze(2)
+            if self.method == "ewald":
+                dipoles = shell_charges.unsqueeze(1) * x_shells
+                if self.reciprocal == "pme":
+                    shape: List[int] = cache["pme_shape"].tolist()
+                    frac, order, cores = cache["pme_frac"], self.pme.order, cache["positions"]
+                    mesh = self.kernels.pme_spread(cores, x_charges, frac, shape, order, cache["pme_index"],
+                                                   cache["pme_weights"], dipoles)
+                    phi = self._pme_mesh_potential(cache, mesh)
+                    none = torch.zeros(0, 0, dtype=torch.long, device=cores.device)
+                    values, gradient = self.kernels.pme_gather(cores, phi, frac, shape, order, True, none,
+                                                               none.to(cores.dtype))
+                    y_q = y_q + values
+                    y_d = y_d + shell_charges.unsqueeze(1) * gradient
+                else:
+                    k, w = cache["ewald_k"], cache["ewald_weight"]
+                    cos, sin = cache["ewald_cos"], cache["ewald_sin"]
+                    k_mu = dipoles @ k.transpose(0, 1)  # (N, K)
+                    s_re = w * (x_charges @ cos - (k_mu * sin).sum(0))
+                    s_im = w * (x_charges @ sin + (k_mu * cos).sum(0))
+                    y_q = y_q + cos @ s_re + sin @ s_im
+                    y_d = y_d + shell_charges.unsqueeze(1) * ((cos * s_im - sin * s_re) @ k)
+                y_q = y_q + self._self_and_background(x_charges, cache["volume"])
+        return y_q, y_d
+
+    def site_gradients(
+        self,
+        cache: Dict[str, torch.Tensor],
+        positions: torch.Tensor,
+        cell: Optional[torch.Tensor],
+        exponents: torch.Tensor,
+        edge_i: torch.Tensor,
+        edge_j: torch.Tensor,
+        core_charges: torch.Tensor,
+        shell_charges: torch.Tensor,
+        shell_displacements: torch.Tensor,
+        cutoff: float,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(φ_core (N,) V, φ_shell (N,) V, ∂E/∂d (N, 3) eV/Å)`` of the full Coulomb energy
+        (real + reciprocal − excluded pair) at fixed positions: ``∂E_coul/∂Q_core = φ_core``,
+        ``∂E_coul/∂Q_shell = φ_shell``, ``E_coul = ½ Σ (Q_core φ_core + Q_shell φ_shell)``."""
+        with torch.no_grad():
+            qc, qs, d = core_charges, shell_charges, shell_displacements
+            phi_c, phi_s, grad = self.kernels.site_potentials(
+                cache["vec"], cache["kernel"], exponents, edge_i, edge_j, qc, qs, d, self.method_code, self.beta,
+                self.coulomb_constant, self.taper_cutoff, cutoff)
+            if self.method == "ewald":
+                assert cell is not None
+                c = constant(cell)
+                shells = constant(positions) + d
+                volume = cache["volume"]
+                if self.reciprocal == "pme":
+                    shape: List[int] = cache["pme_shape"].tolist()
+                    frac = cache["pme_frac"]
+                    order = self.pme.order
+                    cores = cache["positions"]
+                    index, weights = cache["pme_index"], cache["pme_weights"]
+                    none = torch.zeros(0, 0, dtype=torch.long, device=qc.device)
+                    mesh = (self.kernels.pme_spread(cores, qc, frac, shape, order, index, weights)
+                            + self.kernels.pme_spread(shells, qs, frac, shape, order, none, none.to(qc.dtype)))
+                    mesh_phi = self._pme_mesh_potential(cache, mesh)
+                    phi_c = phi_c + self.kernels.pme_gather(cores, mesh_phi, frac, shape, order, False, index,
+                                                            weights)[0]
+                    values, gradient = self.kernels.pme_gather(shells, mesh_phi, frac, shape, order, True, none,
+                                                               none.to(qc.dtype))
+                    phi_s = phi_s + values
+                    grad = grad + qs.unsqueeze(1) * gradient
+                else:
+                    k, w = cache["ewald_k"], cache["ewald_weight"]
+                    cos_c, sin_c = cache["ewald_cos"], cache["ewald_sin"]
+                    phase = shells @ k.transpose(0, 1)
+                    cos_s, sin_s = torch.cos(phase), torch.sin(phase)
+                    s_re = w * (qc @ cos_c + qs @ cos_s)
+                    s_im = w * (qc @ sin_c + qs @ sin_s)
+                    phi_c = phi_c + cos_c @ s_re + sin_c @ s_im
+                    phi_s = phi_s + cos_s @ s_re + sin_s @ s_im
+                    grad = grad + qs.unsqueeze(1) * ((cos_s * s_im - sin_s * s_re) @ k)
+                total = torch.cat([qc, qs])
+                corr = self._self_and_background(total, volume)
+                phi_c = phi_c + corr[: qc.shape[0]]
+                phi_s = phi_s + corr[qc.shape[0]:]
+                # excluded same-atom core-shell pair: E -= k_e Qc Qs erf(β|d|)/|d|
+                f, df = erf_over_r_and_derivative(torch.full_like(qc, self.beta), _safe_norm(d))
+                phi_c = phi_c - self.coulomb_constant * qs * f
+                phi_s = phi_s - self.coulomb_constant * qc * f
+                grad = grad - (self.coulomb_constant * qc * qs * df).unsqueeze(1) * d
+        return phi_c, phi_s, grad
+
+
+def _safe_norm(vectors: torch.Tensor) -> torch.Tensor:
+    sq = (vectors * vectors).sum(-1)
+    zero = sq == 0
+    return torch.where(zero, torch.zeros_like(sq), torch.sqrt(torch.where(zero, torch.ones_like(sq), sq)))
 
 
 def all_pairs(n_atoms: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,259 @@
+"""Cost of the PQEq charge/shell solve per model call, against N, next to the published dense
+algorithm, and (optionally) of a full model step (E0 + PQEq + D3).
+
+Structures: the 2160-atom Li2PO2N cell (``shared/data/Li2PO2N.cif``, elements Li P N O) and its
+replications (2×1×1 = 4320, 2×2×1 = 8640, 2×2×2 = 17,280 and 2×2×3 = 25,920 atoms).  PQEq runs
+with its defaults: physical mode, periodic, PME above 1000 atoms, tolerances 1e-6 eV/e and 1e-5
+eV/Å, float64.  Each size runs in its own process (peak resident memory ``ru_maxrss`` belongs to
+that size alone) and times:
+
+- ``cold``: the first call (no previous solution, Verlet list built).
+- ``md``: an MD-like trajectory, every atom moving 0.01 Å per step along a fixed random
+  direction (a ballistic step: smooth in time, like a 1 fs MD step at ~300 K), warm-started from
+  the previous steps (the default quadratic predictor).  ``warm_s`` is the median forward time
+  over the steps after the predictor has its three previous solutions (step ≥ 3).
+- ``random``: (2160 atoms only) every step adds an independent random 0.01 Å displacement, so
+  the predictor cannot extrapolate: the warm start is the previous solution.
+- forward (solve and differentiable energy) and backward (forces and virial by autograd) are
+  timed separately; ``iterations``/``cg_iterations`` are the solver's counts.
+
+The dense baseline (:mod:`dense_baseline`: (N+1)×(N+1) direct solve, two cycles, the published
+tapered kernel) runs on the same structure at the sizes given by ``--dense-sizes``.
+
+    .venv/bin/python benchmarks/bench_pqeq.py                      # all sizes, results/pqeq_cpu.json
+    .venv/bin/python benchmarks/bench_pqeq.py --sizes 1x1x1 --steps 6 --output /tmp/p.json
+    .venv/bin/python benchmarks/bench_pqeq.py --model               # add E0 + PQEq + D3 steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ELEMENTS = ["Li", "P", "N", "O"]
+DEFAULT_SIZES = ["1x1x1", "2x1x1", "2x2x1", "2x2x2", "2x2x3"]
+
+
+def structure_path() -> Path:
+    for folder in (ROOT.parent / "shared" / "data", ROOT / "examples" / "data"):
+        if (folder / "Li2PO2N.cif").exists():
+            return folder / "Li2PO2N.cif"
+    raise FileNotFoundError("Li2PO2N.cif not found in ../shared/data or examples/data")
+
+
+def load_structure(reps: str):
+    import ase.io
+    import numpy as np
+    import torch
+
+    atoms = ase.io.read(structure_path()).repeat(tuple(int(x) for x in reps.split("x")))
+    return (torch.tensor(atoms.positions), torch.tensor(atoms.numbers), torch.tensor(np.array(atoms.cell)))
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "load_average": list(os.getloadavg())}
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB (Linux)
+
+
+def _trajectory_step(module, pos, num, cell, field, step, velocity, noise):
+    import torch
+
+    x = (pos + step * velocity + noise).requires_grad_(True)
+    t0 = time.perf_counter()
+    out = module(x, num, cell, field)
+    t1 = time.perf_counter()
+    out["energy"].backward()
+    t2 = time.perf_counter()
+    return {"step": step, "forward_s": t1 - t0, "backward_s": t2 - t1, "iterations": int(out["iterations"]),
+            "cg_iterations": int(out.get("cg_iterations", torch.tensor(-1))),
+            "charge_residual": float(out.get("charge_residual", torch.tensor(float("nan")))),
+            "shell_residual": float(out.get("shell_residual", torch.tensor(float("nan"))))}
+
+
+def run_pqeq(reps: str, steps: int, random_steps: int, use_custom_ops) -> dict:
+    import torch
+
+    from openmm_pqeq.electrostatics import PQEq
+
+    torch.set_default_dtype(torch.float64)
+    pos, num, cell = load_structure(reps)
+    field = torch.zeros(3)
+    module = PQEq(ELEMENTS, use_custom_ops=use_custom_ops)
+    gen = torch.Generator().manual_seed(0)
+    direction = torch.randn(pos.shape, generator=gen)
+    velocity = 0.01 * direction / direction.norm(dim=1, keepdim=True)
+    result = {"atoms": int(pos.shape[0]), "replication": reps, "uses_custom_ops": module.uses_custom_ops,
+              "reciprocal": "pme" if module._use_pme(pos.shape[0], cell) else "ewald",
+              "real_space_cutoff_A": module.cutoff, "neighbor_skin_A": module.neighbor_skin}
+    md = [_trajectory_step(module, pos, num, cell, field, s, velocity, 0.0) for s in range(steps)]
+    result["pairs_in_verlet_list"] = int(module.verlet_edge_i.shape[0])
+    result["cold"] = md[0]
+    result["md"] = md
+    warm = [s["forward_s"] for s in md[3:]] or [s["forward_s"] for s in md[1:]]
+    result["warm_s"] = statistics.median(warm)
+    result["warm_forward_backward_s"] = statistics.median(
+        [s["forward_s"] + s["backward_s"] for s in (md[3:] or md[1:])])
+    if random_steps > 0:
+        module.reset()
+        noise = torch.zeros_like(pos)
+        walk = []
+        for s in range(random_steps):
+            kick = torch.randn(pos.shape, generator=gen)
+            noise = noise + 0.01 * kick / kick.norm(dim=1, keepdim=True)
+            walk.append(_trajectory_step(module, pos, num, cell, field, 0, velocity, noise))
+        result["random"] = walk
+        result["random_warm_s"] = statistics.median([s["forward_s"] for s in walk[1:]])
+    result["peak_memory_GB"] = _peak_gb()
+    return result
+
+
+def run_dense(reps: str) -> dict:
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    from dense_baseline import dense_two_cycle
+
+    torch.set_default_dtype(torch.float64)
+    pos, num, cell = load_structure(reps)
+    out = dense_two_cycle(pos, num, cell)
+    charges = {str(z): float(out["charges"][num == z].mean()) for z in (3, 15, 7, 8)}
+    return {"atoms": int(pos.shape[0]), "replication": reps, "seconds": out["seconds"],
+            "mean_charges_by_Z": charges, "peak_memory_GB": _peak_gb()}
+
+
+def run_model(reps: str, steps: int) -> dict:
+    """Full model step (E0 with the published preset, random weights; PQEq; D3): each term's
+    forward + backward, and their sum."""
+    import torch
+
+    from openmm_pqeq.model import build_model
+
+    torch.set_default_dtype(torch.float64)
+    pos, num, cell = load_structure(reps)
+    model = build_model({"elements": ELEMENTS, "e0": {"preset": "published"}, "pqeq": {}, "d3": {}})
+    field = torch.zeros(3)
+    gen = torch.Generator().manual_seed(0)
+    direction = torch.randn(pos.shape, generator=gen)
+    velocity = 0.01 * direction / direction.norm(dim=1, keepdim=True)
+    records = []
+    e0_dtype = model.e0.per_species_shift.dtype
+    for s in range(steps):
+        # each term forward + backward on its own (the model sums them); PQEq warm-starts as in MD
+        x = (pos + s * velocity).requires_grad_(True)
+        times = {"step": s}
+        t = time.perf_counter()
+        model.e0(x.to(e0_dtype), num, cell.to(e0_dtype)).sum().backward()
+        times["e0_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        model.pqeq(x, num, cell, field)["energy"].backward()
+        times["pqeq_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        model.d3(x, num, cell).backward()
+        times["d3_s"] = time.perf_counter() - t
+        times["total_s"] = times["e0_s"] + times["pqeq_s"] + times["d3_s"]
+        records.append(times)
+    warm = records[3:] or records[1:] or records
+    keys = ("e0_s", "pqeq_s", "d3_s", "total_s")
+    median = {k: statistics.median([r[k] for r in warm]) for k in keys}
+    share = {k.replace("_s", "_share"): median[k] / median["total_s"] for k in keys[:3]}
+    return {"atoms": int(pos.shape[0]), "replication": reps, "steps": records, "median": median, "share": share,
+            "e0_dtype": str(model.e0.per_species_shift.dtype), "peak_memory_GB": _peak_gb()}
+
+
+def _subprocess(args: list, timeout: float) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="replications of the 2160-atom cell")
+    parser.add_argument("--steps", type=int, default=8, help="MD-like steps per size (first is cold)")
+    parser.add_argument("--large-steps", type=int, default=6, help="steps for sizes above 10,000 atoms")
+    parser.add_argument("--random-steps", type=int, default=6, help="random-walk steps at 2160 atoms")
+    parser.add_argument("--dense-sizes", nargs="*", default=["1x1x1"], help="sizes for the dense baseline")
+    parser.add_argument("--fallback", action="store_true", help="also time the pure-PyTorch path at 2160 atoms")
+    parser.add_argument("--model", action="store_true", help="also time full model steps (E0 + PQEq + D3)")
+    parser.add_argument("--model-sizes", nargs="*", default=["1x1x1"])
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per size and stage")
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "pqeq_cpu.json")
+    parser.add_argument("--single", nargs=2, metavar=("STAGE", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--ops", default="auto", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.single:
+        stage, reps = args.single
+        ops = {"auto": None, "on": True, "off": False}[args.ops]
+        if stage == "pqeq":
+            n_steps = args.large_steps if reps in ("2x2x2", "2x2x3") else args.steps
+            out = run_pqeq(reps, n_steps, args.random_steps if reps == "1x1x1" else 0, ops)
+        elif stage == "dense":
+            out = run_dense(reps)
+        else:
+            out = run_model(reps, args.steps)
+        print(json.dumps(out))
+        return out
+
+    started = time.time()
+    report = {"benchmark": "PQEq solve per model call (benchmarks/bench_pqeq.py)",
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+              "pqeq": [], "dense_baseline": [], "fallback": None, "model": []}
+    common = ["--steps", str(args.steps), "--large-steps", str(args.large_steps),
+              "--random-steps", str(args.random_steps)]
+    for reps in args.dense_sizes:
+        print(f"dense baseline {reps} ...", flush=True)
+        report["dense_baseline"].append(_subprocess(["--single", "dense", reps], args.timeout))
+    for reps in args.sizes:
+        print(f"pqeq {reps} ...", flush=True)
+        report["pqeq"].append(_subprocess(["--single", "pqeq", reps, *common], args.timeout))
+    if args.fallback:
+        print("pqeq 1x1x1 pure PyTorch ...", flush=True)
+        report["fallback"] = _subprocess(["--single", "pqeq", "1x1x1", "--ops", "off", "--steps", "5",
+                                          "--random-steps", "0"], args.timeout)
+    if args.model:
+        for reps in args.model_sizes:
+            print(f"model {reps} ...", flush=True)
+            report["model"].append(_subprocess(["--single", "model", reps, "--steps", "3"], args.timeout))
+    report["machine"]["load_average_end"] = list(os.getloadavg())
+    report["wall_s"] = time.time() - started
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.output}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Compiled operators ``torch.ops.openmm_pqeq.*`` against their pure-PyTorch twins.
+
+Tolerances are relative to the largest magnitude of each output: 1e-12 in float64, 1e-5 in
+float32.  CPU always (skipped when the library is not built); CUDA only with a GPU."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from openmm_pqeq import ops
+from openmm_pqeq.electrostatics import PQEq, realspace
+from openmm_pqeq.electrostatics.backends import CustomOpKernels, TorchKernels
+from openmm_pqeq.electrostatics.pme import PMEReciprocal
+from openmm_pqeq.neighbors import NeighborList
+
+pytestmark = pytest.mark.skipif(not ops.has_custom_ops(), reason="operators not built: " + ops.unavailable_reason())
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}
+METHODS = [(realspace.METHOD_DIRECT, 0.0), (realspace.METHOD_EWALD, 0.35), (realspace.METHOD_TAPERED, 0.0)]
+
+
+def _system(dtype, device, n=60, seed=0):
+    """Random atoms in a small triclinic cell: pair vectors, exponents, charges, shells."""
+    gen = torch.Generator().manual_seed(seed)
+    cell = torch.tensor([[9.0, 0.0, 0.0], [1.0, 8.5, 0.0], [-0.5, 0.7, 9.5]], dtype=torch.float64)
+    pos = torch.rand(n, 3, generator=gen, dtype=torch.float64) @ cell
+    i, j, s = NeighborList(7.5)(pos, cell)
+    vec = pos[j] - pos[i] + s @ cell
+    keep = vec.norm(dim=1) > 0.8  # no overlapping random atoms
+    i, j, vec = i[keep], j[keep], vec[keep]
+    a = 0.3 + torch.rand(n, generator=gen, dtype=torch.float64)
+    qc = 1.0 + 0.5 * torch.randn(n, generator=gen, dtype=torch.float64)
+    qs = -torch.ones(n, dtype=torch.float64)
+    d = 0.08 * torch.randn(n, 3, generator=gen, dtype=torch.float64)
+    d[::7] = 0.0  # exact zeros (non-polarized shells) too
+    to = dict(dtype=dtype, device=device)
+    return (vec.to(**to), a.to(**to), i.to(device), j.to(device), qc.to(**to), qs.to(**to), d.to(**to))
+
+
+def _close(actual, expected, dtype, scale=None):
+    scale = float(expected.abs().max()) if scale is None else scale
+    error = float((actual.cpu().double() - expected.cpu().double()).abs().max()) / scale
+    assert error < TOLERANCE[dtype], f"relative error {error:.2e}"
+    return error
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("method,beta", METHODS)
+def test_core_kernel_and_matvec(device, dtype, method, beta):
+    vec, a, i, j, qc, qs, d = _system(dtype, device)
+    args = (vec, a, i, j, method, beta, 14.4, 7.0, 6.5)
+    k_op, k_ref = CustomOpKernels().core_kernel(*args), TorchKernels().core_kernel(*args)
+    _close(k_op, k_ref, dtype)
+    x = torch.randn(qc.shape[0], 3, dtype=dtype, device=device)
+    _close(CustomOpKernels().matvec(k_ref, i, j, x), TorchKernels().matvec(k_ref, i, j, x), dtype)
+    _close(CustomOpKernels().matvec(k_ref, i, j, x[:, 0]), TorchKernels().matvec(k_ref, i, j, x[:, 0]), dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("method,beta", METHODS[:2])
+@pytest.mark.parametrize("cutoff", [0.0, 6.5])
+def test_kernel_derivatives_and_hessian_matvec(device, dtype, method, beta, cutoff):
+    vec, a, i, j, qc, qs, d = _system(dtype, device)
+    args = (vec, a, i, j, method, beta, 14.4, cutoff)
+    got, want = CustomOpKernels().kernel_derivatives(*args), TorchKernels().kernel_derivatives(*args)
+    for g, w in zip(got, want):
+        _close(g, w, dtype)
+    xq = torch.randn(qc.shape[0], dtype=dtype, device=device)
+    xd = torch.randn(qc.shape[0], 3, dtype=dtype, device=device)
+    hargs = (vec, *want, i, j, qc + qs, qs, xq, xd)
+    for g, w in zip(CustomOpKernels().hessian_matvec(*hargs), TorchKernels().hessian_matvec(*hargs)):
+        _close(g, w, dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("method,beta", METHODS)
+@pytest.mark.parametrize("cutoff", [0.0, 6.5])
+def test_site_potentials(device, dtype, method, beta, cutoff):
+    vec, a, i, j, qc, qs, d = _system(dtype, device)
+    kernel = TorchKernels().core_kernel(vec, a, i, j, method, beta, 14.4, 7.0, cutoff)
+    args = (vec, kernel, a, i, j, qc, qs, d, method, beta, 14.4, 7.0, cutoff)
+    for got, want in zip(CustomOpKernels().site_potentials(*args), TorchKernels().site_potentials(*args)):
+        _close(got, want, dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("order", [6, 8])
+def test_pme_operators(device, dtype, order):
+    gen = torch.Generator().manual_seed(4)
+    cell = torch.tensor([[9.0, 0.0, 0.0], [1.0, 8.5, 0.0], [-0.5, 0.7, 9.5]], dtype=torch.float64)
+    pos = torch.rand(40, 3, generator=gen, dtype=torch.float64) @ cell - 3.0  # outside the cell too
+    pme = PMEReciprocal(0.35, 14.4, 1e-6, order=order)
+    shape = pme.mesh_shape(cell)
+    frac = pme.frac_matrix(cell, shape).to(dtype=dtype, device=device)
+    pos = pos.to(dtype=dtype, device=device)
+    q = torch.randn(40, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+    torch_k, op_k = TorchKernels(), CustomOpKernels()
+    none = torch.zeros(0, 0, dtype=torch.long, device=device)
+    mesh = torch_k.pme_spread(pos, q, frac, shape, order, none, none.to(dtype))
+    _close(op_k.pme_spread(pos, q, frac, shape, order, none, none.to(dtype)), mesh, dtype)
+    mu = torch.randn(40, 3, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+    _close(op_k.pme_spread(pos, q, frac, shape, order, none, none.to(dtype), mu),
+           torch_k.pme_spread(pos, q, frac, shape, order, none, none.to(dtype), mu), dtype)
+    for gradient in (False, True):
+        got = op_k.pme_gather(pos, mesh, frac, shape, order, gradient, none, none.to(dtype))
+        want = torch_k.pme_gather(pos, mesh, frac, shape, order, gradient, none, none.to(dtype))
+        _close(got[0], want[0], dtype)
+        if gradient:
+            _close(got[1], want[1], dtype)
+
+
+def test_errors_name_the_argument():
+    vec, a, i, j, qc, qs, d = _system(torch.float64, "cpu")
+    with pytest.raises(ValueError, match=r"core_kernel: vec must have shape \(P, 3\)"):
+        torch.ops.openmm_pqeq.core_kernel(vec[:, :2], a, i, j, 1, 0.3, 14.4, 7.0, 0.0)
+    with pytest.raises(ValueError, match="site_potentials: core_charges must have dtype Double"):
+        kernel = torch.zeros(vec.shape[0], dtype=torch.float64)
+        torch.ops.openmm_pqeq.site_potentials(vec, kernel, a, i, j, qc.float(), qs, d, 1, 0.3, 14.4, 7.0, 0.0)
+
+
+def _li2po2n_like(n_cells=2, seed=1):
+    """A small periodic Li-P-O-N structure (jittered rock-salt-like lattice, 8 atoms per cell)."""
+    gen = np.random.default_rng(seed)
+    a0 = 4.3
+    base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    frac = np.concatenate([base, base + [0.5, 0, 0]]) % 1.0
+    cells = np.array([[x, y, z] for x in range(n_cells) for y in range(n_cells) for z in range(n_cells)])
+    pos = (frac[None, :, :] + cells[:, None, :]).reshape(-1, 3) * a0 + gen.normal(scale=0.05, size=(8 * len(cells), 3))
+    numbers = np.tile([3, 3, 3, 15, 8, 8, 7, 8], len(cells))
+    return torch.tensor(pos), torch.tensor(numbers), torch.eye(3, dtype=torch.float64) * a0 * n_cells
+
+
+@pytest.mark.parametrize("reciprocal", ["ewald", "pme"])
+def test_pqeq_solve_identical_with_and_without_operators(reciprocal):
+    pos, num, cell = _li2po2n_like()
+    field = torch.tensor([0.02, 0.0, -0.01], dtype=torch.float64)
+    kwargs = dict(reciprocal=reciprocal, charge_tolerance=1e-9, shell_tolerance=1e-8)
+    with_ops = PQEq(["Li", "P", "N", "O"], use_custom_ops=True, **kwargs)
+    without = PQEq(["Li", "P", "N", "O"], use_custom_ops=False, **kwargs)
+    assert with_ops.uses_custom_ops and not without.uses_custom_ops
+    a, b = with_ops(pos, num, cell, field), without(pos, num, cell, field)
+    assert torch.allclose(a["charges"], b["charges"], atol=1e-8)
+    assert torch.allclose(a["shell_displacements"], b["shell_displacements"], atol=1e-8)
+    assert float(a["energy"]) == pytest.approx(float(b["energy"]), abs=1e-8)
+
+
+def test_scripted_model_with_operators_round_trip():
+    pos, num, cell = _li2po2n_like()
+    module = PQEq(["Li", "P", "N", "O"], use_custom_ops=True)
+    eager = module(pos, num, cell, torch.zeros(3, dtype=torch.float64))
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(PQEq(["Li", "P", "N", "O"], use_custom_ops=True)), buffer)
+    buffer.seek(0)
+    loaded = torch.jit.load(buffer)
+    assert loaded.uses_custom_ops
+    out = loaded(pos, num, cell, torch.zeros(3, dtype=torch.float64))
+    assert torch.allclose(out["charges"], eager["charges"], atol=1e-10)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("method,beta", METHODS)
+@pytest.mark.parametrize("cutoff", [0.0, 6.5])
+def test_pair_energy_and_its_gradient(device, dtype, method, beta, cutoff):
+    vec, a, i, j, qc, qs, d = _system(dtype, device)
+    args = (a, i, j, qc, qs, d, method, beta, 14.4, 7.0, cutoff)
+    x_op = vec.clone().requires_grad_(True)
+    x_ref = vec.clone().requires_grad_(True)
+    e_op = CustomOpKernels().pair_energy(x_op, *args)
+    e_ref = TorchKernels().pair_energy(x_ref, *args)
+    # a sum of terms of both signs: errors relative to the sum of their magnitudes
+    scale = float(TorchKernels().pair_energy(vec.double(), a.double(), i, j, qc.double().abs(), qs.double().abs(),
+                                             d.double(), method, beta, 14.4, 7.0, cutoff).abs())
+    _close(e_op.detach(), e_ref.detach(), dtype, scale)
+    (g_op,) = torch.autograd.grad((e_op * 1.5,), (x_op,))
+    (g_ref,) = torch.autograd.grad((e_ref * 1.5,), (x_ref,))
+    _close(g_op, g_ref, dtype)
+
+
+def test_pair_energy_refuses_gradients_by_charges():
+    vec, a, i, j, qc, qs, d = _system(torch.float64, "cpu")
+    with pytest.raises(ValueError, match="gradients by exponents, charges or shell displacements"):
+        torch.ops.openmm_pqeq.pair_energy(vec, a, i, j, qc.requires_grad_(True), qs, d, 1, 0.3, 14.4, 7.0, 0.0)
