@@ -319,12 +319,17 @@ class GaussianCoulomb(torch.nn.Module):
         blocks = blocks + own.view(-1, 1, 1) * torch.eye(3, dtype=blocks.dtype, device=blocks.device)
         return blocks
 
-    def smooth_filter(self, cache: Dict[str, torch.Tensor], n_atoms: int, mean_hardness: float) -> torch.Tensor:
-        """Spectral filter ``a/(1+a)`` of the long-wavelength charge preconditioner (PME only;
-        empty otherwise), ``a(k) = ρ Ĉ_β(k) / J̄``: the eigenvalue excess of a smooth charge
-        wave of wave vector k over the Jacobi preconditioner (ρ = N/V atoms per Å³,
-        ``Ĉ_β = 4π k_e exp(−k²/4β²)/k²``).  These modes are CG's outliers, more of them the
-        larger the cell."""
+    def smooth_filter(
+        self, cache: Dict[str, torch.Tensor], n_atoms: int, mean_inverse_hardness: float, shell_weight: float,
+    ) -> torch.Tensor:
+        """Spectral filter ``F(k) = A/(1 + A (⟨1/J⟩ + k² ⟨q_s²/K_s⟩))`` of the long-wavelength
+        preconditioner of the Newton steps (PME only; empty otherwise), ``A(k) = ρ Ĉ_β(k)``
+        with ρ = N/V and ``Ĉ_β = 4π k_e exp(−k²/4β²)/k²``.
+
+        A wave of effective charge (charges plus divergence of the shell dipoles) of wave
+        vector k adds ``A`` times a rank-one term to the Jacobi-scaled Hessian; these are CG's
+        outliers, more of them the larger the cell.  F inverts that rank-one term (with
+        ⟨1/J⟩ and ⟨q_s²/K_s⟩ averaged over the atoms)."""
         if self.method != "ewald" or self.reciprocal != "pme" or n_atoms == 0:
             return torch.zeros(0)
         shape: List[int] = cache["pme_shape"].tolist()
@@ -340,23 +345,28 @@ class GaussianCoulomb(torch.nn.Module):
         zero = m2 == 0
         m2 = torch.where(zero, torch.ones_like(m2), m2)
         density = n_atoms / float(cache["volume"][0])
-        # Ĉ_β at k = 2πm: k_e exp(−π²m²/β²) / (π m²)
-        excess = density * self.coulomb_constant * torch.exp(-(math.pi ** 2 / self.beta ** 2) * m2) / (
-            math.pi * m2 * mean_hardness)
-        return torch.where(zero, torch.zeros_like(excess), excess / (1.0 + excess))
+        # ρ Ĉ_β at k = 2πm: ρ k_e exp(−π²m²/β²) / (π m²)
+        excess = density * self.coulomb_constant * torch.exp(-(math.pi ** 2 / self.beta ** 2) * m2) / (math.pi * m2)
+        k2 = (4.0 * math.pi * math.pi) * m2
+        f = excess / (1.0 + excess * (mean_inverse_hardness + k2 * shell_weight))
+        return torch.where(zero, torch.zeros_like(f), f)
 
-    def smooth_correction(self, cache: Dict[str, torch.Tensor], smooth_filter: torch.Tensor,
-                          values: torch.Tensor) -> torch.Tensor:
-        """The long-wavelength part of per-atom ``values`` (N,) passed through
-        ``smooth_filter`` on the PME mesh: spread, FFT, filter, inverse FFT, interpolate."""
+    def smooth_correction(
+        self, cache: Dict[str, torch.Tensor], smooth_filter: torch.Tensor, charges: torch.Tensor,
+        dipoles: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``V† F V`` of per-atom charges (N,) and point dipoles (N, 3) on the PME mesh (spread,
+        FFT, filter, inverse FFT, interpolate): potentials (N,) and gradients (N, 3) of the
+        filtered long-wavelength part, per atom (the mesh density is rescaled to one atom)."""
         shape: List[int] = cache["pme_shape"].tolist()
         frac, order, cores = cache["pme_frac"], self.pme.order, cache["positions"]
-        mesh = self.kernels.pme_spread(cores, values, frac, shape, order, cache["pme_index"], cache["pme_weights"])
+        mesh = self.kernels.pme_spread(cores, charges, frac, shape, order, cache["pme_index"], cache["pme_weights"],
+                                       dipoles)
         total = shape[0] * shape[1] * shape[2]
         spectrum = torch.fft.rfftn(mesh.reshape(shape[0], shape[1], shape[2])) * smooth_filter
-        smooth = torch.fft.irfftn(spectrum, s=shape).reshape(-1) * (float(total) / values.shape[0])
-        return self.kernels.pme_gather(cores, smooth, frac, shape, order, False, cache["pme_index"],
-                                       cache["pme_weights"])[0]
+        smooth = torch.fft.irfftn(spectrum, s=shape).reshape(-1) * (float(total) / charges.shape[0])
+        none = torch.zeros(0, 0, dtype=torch.long, device=cores.device)
+        return self.kernels.pme_gather(cores, smooth, frac, shape, order, True, none, none.to(cores.dtype))
 
     def hessian_joint_matvec(
         self, cache: Dict[str, torch.Tensor], edge_i: torch.Tensor, edge_j: torch.Tensor, net_charges: torch.Tensor,

@@ -187,6 +187,8 @@ class PQEq(torch.nn.Module):
         self.neighbor_skin: float = float(neighbor_skin)
         self.predictor_order: int = int(predictor_order)
         self.anderson_depth: int = int(anderson_depth)
+        #: relative reduction of the residual (2-norm) by the CG solve of each Newton step
+        self.newton_reduction: float = 0.02
 
         table = parameter_table(params, elements)
         lam = LAMBDA_PUBLISHED if mode == "reaxnet" else LAMBDA
@@ -694,25 +696,32 @@ class PQEq(torch.nn.Module):
             yq, yd = self.coulomb_ewald.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
         return p["J"] * xq + yq, (p["Ks"].unsqueeze(1) * xd + yd) * p["pol"].unsqueeze(1)
 
-    def _charge_preconditioner(
-        self, cache: Dict[str, torch.Tensor], smooth: torch.Tensor, inv_j: torch.Tensor, r: torch.Tensor,
-    ) -> torch.Tensor:
-        """``M r = D^-½ (r' − S r')``, ``r' = D^-½ r``: Jacobi with the long-wavelength charge
-        waves (S, :meth:`GaussianCoulomb.smooth_correction`) divided by their Coulomb excess."""
-        scale = inv_j.sqrt()
-        u = scale * r
-        return scale * (u - self.coulomb_pme.smooth_correction(cache, smooth, u))
+    def _smooth_preconditioner(
+        self, cache: Dict[str, torch.Tensor], smooth: torch.Tensor, rq: torch.Tensor, rd: torch.Tensor,
+        inv_j: torch.Tensor, inv_ks: torch.Tensor, qs: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``M r = D^-½ (u − V†FV u)``, ``u = D^-½ r``: Jacobi (D = diag(J, K_s)) with the
+        long-wavelength waves of effective charge (charges plus shell dipoles, V) divided by
+        their Coulomb excess (F, :meth:`GaussianCoulomb.smooth_filter`)."""
+        sj = inv_j.sqrt()
+        sk = inv_ks.sqrt().unsqueeze(1)
+        charges = inv_j * rq  # = sj · u_q
+        dipoles = qs.unsqueeze(1) * sk * sk * rd  # = qs sk · u_d
+        cq, cd = self.coulomb_pme.smooth_correction(cache, smooth, charges, dipoles)
+        return inv_j * rq - sj * sj * cq, inv_ks.unsqueeze(1) * rd - sk * sk * qs.unsqueeze(1) * cd
 
-    def _precondition_charges(
-        self, cache: Dict[str, torch.Tensor], smooth: torch.Tensor, ones_m: torch.Tensor,
-        r: torch.Tensor, inv_j: torch.Tensor, groups: torch.Tensor, weight_sums: torch.Tensor,
-    ) -> torch.Tensor:
-        """Preconditioned charge residual inside the constraint space:
-        ``z = M r − M1 (1ᵀ M r)/(1ᵀ M 1)`` (Jacobi, or with the long-wavelength correction)."""
+    def _precondition(
+        self, cache: Dict[str, torch.Tensor], smooth: torch.Tensor, ones_q: torch.Tensor, ones_d: torch.Tensor,
+        rq: torch.Tensor, rd: torch.Tensor, inv_j: torch.Tensor, inv_ks: torch.Tensor, qs: torch.Tensor,
+        groups: torch.Tensor, weight_sums: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Preconditioned residual inside the charge constraints: ``z = M r − M c (cᵀ M r)/(cᵀ M c)``
+        with ``c = (1, 0)`` (Jacobi per charge group, or with the long-wavelength correction)."""
         if smooth.numel() == 0:
-            return project_preconditioned(r, inv_j, groups, weight_sums)
-        z = self._charge_preconditioner(cache, smooth, inv_j, r)
-        return z - ones_m * (z.sum() / ones_m.sum())
+            return project_preconditioned(rq, inv_j, groups, weight_sums), rd * inv_ks.unsqueeze(1)
+        zq, zd = self._smooth_preconditioner(cache, smooth, rq, rd, inv_j, inv_ks, qs)
+        factor = zq.sum() / ones_q.sum()
+        return zq - factor * ones_q, zd - factor * ones_d
 
     def _newton_step(
         self, cache: Dict[str, torch.Tensor], gq: torch.Tensor, gd: torch.Tensor, q: torch.Tensor,
@@ -732,24 +741,31 @@ class PQEq(torch.nn.Module):
             static = self.coulomb_ewald.hessian_static(cache, q, q + z, -z)
         inv_j = 1.0 / p["J"]
         weight_sums = group_sum(inv_j, groups, counts.shape[0])
-        # long-wavelength charge preconditioner (PME, one charge group): M = D^-½ (I − S) D^-½;
-        # its filter and M·1 (for the constraint) once per step
+        # long-wavelength preconditioner (PME, one charge group), M = D^-½ (I − V†FV) D^-½ with V
+        # the mesh spreading of charges and shell dipoles; its filter and M·(1, 0) once per step
         smooth = torch.zeros(0, dtype=q.dtype, device=q.device)
-        ones_m = torch.zeros(0, dtype=q.dtype, device=q.device)
+        ones_q = torch.zeros(0, dtype=q.dtype, device=q.device)
+        ones_d = torch.zeros(0, 3, dtype=q.dtype, device=q.device)
         if counts.shape[0] == 1 and n > 0 and cell is not None and self._use_pme(n, cell):
-            smooth = self.coulomb_pme.smooth_filter(cache, n, float(n / inv_j.sum()))
-            ones_m = self._charge_preconditioner(cache, smooth, inv_j, torch.ones_like(q))
-        tol_q = max(0.2 * self.charge_tolerance, 0.05 * q_res)
-        tol_d = max(0.2 * self.shell_tolerance, 0.05 * d_res)
+            polarizable = p["pol"] > 0
+            shell_weight = float((z * z * inv_ks).sum() / max(int(polarizable.sum()), 1))
+            smooth = self.coulomb_pme.smooth_filter(cache, n, float(inv_j.mean()), shell_weight)
+            ones_q, ones_d = self._smooth_preconditioner(cache, smooth, torch.ones_like(q), torch.zeros_like(gd),
+                                                         inv_j, inv_ks, -z)
+        # stop at a fixed relative reduction of the residual's 2-norm (independent of N, unlike
+        # the max-norm), or when the max-norm is well inside the tolerances
+        tol_q = 0.2 * self.charge_tolerance
+        tol_d = 0.2 * self.shell_tolerance
         sq = torch.zeros_like(q)
         sd = torch.zeros_like(gd)
         rq = project_out_group_means(-gq, groups, counts)
         rd = -gd
-        zq = self._precondition_charges(cache, smooth, ones_m, rq, inv_j, groups, weight_sums)
-        zd = rd * inv_ks.unsqueeze(1)
+        zq, zd = self._precondition(cache, smooth, ones_q, ones_d, rq, rd, inv_j, inv_ks, -z, groups, weight_sums)
         pq, pd = zq, zd
         rz = (rq * zq).sum() + (rd * zd).sum()
         iterations = 0
+        target_q = self.newton_reduction * float(rq.norm())
+        target_d = self.newton_reduction * float(rd.norm())
         done = float(rq.abs().max()) <= tol_q and float(rd.abs().max()) <= tol_d if n > 0 else True
         while not done and iterations < self.max_cg_iterations:
             hq, hd = self._joint_matvec(cache, n, cell, i, j, q, p, static, pq, pd)
@@ -761,14 +777,15 @@ class PQEq(torch.nn.Module):
             sd = sd + step * pd
             rq = project_out_group_means(rq - step * hq, groups, counts)
             rd = rd - step * hd
-            zq = self._precondition_charges(cache, smooth, ones_m, rq, inv_j, groups, weight_sums)
-            zd = rd * inv_ks.unsqueeze(1)
+            zq, zd = self._precondition(cache, smooth, ones_q, ones_d, rq, rd, inv_j, inv_ks, -z, groups,
+                                        weight_sums)
             rz_new = (rq * zq).sum() + (rd * zd).sum()
             pq = zq + (rz_new / rz) * pq
             pd = zd + (rz_new / rz) * pd
             rz = rz_new
             iterations += 1
-            done = float(rq.abs().max()) <= tol_q and float(rd.abs().max()) <= tol_d
+            done = (float(rq.norm()) <= target_q and float(rd.norm()) <= target_d) or (
+                float(rq.abs().max()) <= tol_q and float(rd.abs().max()) <= tol_d)
         return sq, sd, iterations
 
     def _solve_published(
