@@ -77,6 +77,23 @@ def machine() -> dict:
             "load_average": list(os.getloadavg())}
 
 
+def new_report(title: str, argv, **fields) -> dict:
+    """Header of a benchmark report: title, UTC date, machine, command line, then ``fields``."""
+    return {"benchmark": title, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+            **fields}
+
+
+def write_report(report: dict, started: float, output: Path) -> dict:
+    """Add the end load average and wall time to ``report`` and write it to ``output`` (JSON)."""
+    report["machine"]["load_average_end"] = list(os.getloadavg())
+    report["wall_s"] = time.time() - started
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {output}")
+    return report
+
+
 def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB (Linux)
 
@@ -147,6 +164,42 @@ def run_dense(reps: str) -> dict:
             "mean_charges_by_Z": charges, "peak_memory_GB": _peak_gb()}
 
 
+def time_terms(model, pos, num, cell, calls: int, groups=None):
+    """Forward + backward time of each term of ``model`` (E0, PQEq, D3) per call, in an MD-like
+    warm-started sequence (every atom moves 0.01 Å per call along a fixed random direction).
+    Returns (per-call records, medians after the predictor is primed, shares of the total)."""
+    import torch
+
+    field = torch.zeros(3)
+    gen = torch.Generator().manual_seed(0)
+    direction = torch.randn(pos.shape, generator=gen)
+    velocity = 0.01 * direction / direction.norm(dim=1, keepdim=True)
+    e0_dtype = model.e0.per_species_shift.dtype
+    records = []
+    for s in range(calls):
+        # each term on its own (the model sums them); PQEq warm-starts as in MD
+        x = (pos + s * velocity).requires_grad_(True)
+        times = {"call": s}
+        t = time.perf_counter()
+        model.e0(x.to(e0_dtype), num, cell.to(e0_dtype)).sum().backward()
+        times["e0_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out = model.pqeq(x, num, cell, field, groups=groups)
+        out["energy"].backward()
+        times["pqeq_s"] = time.perf_counter() - t
+        times["pqeq_cycles"] = int(out["iterations"])
+        t = time.perf_counter()
+        model.d3(x, num, cell).backward()
+        times["d3_s"] = time.perf_counter() - t
+        times["total_s"] = times["e0_s"] + times["pqeq_s"] + times["d3_s"]
+        records.append(times)
+    warm = records[3:] or records[1:] or records
+    keys = ("e0_s", "pqeq_s", "d3_s", "total_s")
+    median = {k: statistics.median([r[k] for r in warm]) for k in keys}
+    share = {k.replace("_s", "_share"): median[k] / median["total_s"] for k in keys[:3]}
+    return records, median, share
+
+
 def run_model(reps: str, steps: int) -> dict:
     """Full model step (E0 with the published preset, random weights; PQEq; D3): each term's
     forward + backward, and their sum."""
@@ -157,37 +210,15 @@ def run_model(reps: str, steps: int) -> dict:
     torch.set_default_dtype(torch.float64)
     pos, num, cell = load_structure(reps)
     model = build_model({"elements": ELEMENTS, "e0": {"preset": "published"}, "pqeq": {}, "d3": {}})
-    field = torch.zeros(3)
-    gen = torch.Generator().manual_seed(0)
-    direction = torch.randn(pos.shape, generator=gen)
-    velocity = 0.01 * direction / direction.norm(dim=1, keepdim=True)
-    records = []
-    e0_dtype = model.e0.per_species_shift.dtype
-    for s in range(steps):
-        # each term forward + backward on its own (the model sums them); PQEq warm-starts as in MD
-        x = (pos + s * velocity).requires_grad_(True)
-        times = {"step": s}
-        t = time.perf_counter()
-        model.e0(x.to(e0_dtype), num, cell.to(e0_dtype)).sum().backward()
-        times["e0_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        model.pqeq(x, num, cell, field)["energy"].backward()
-        times["pqeq_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        model.d3(x, num, cell).backward()
-        times["d3_s"] = time.perf_counter() - t
-        times["total_s"] = times["e0_s"] + times["pqeq_s"] + times["d3_s"]
-        records.append(times)
-    warm = records[3:] or records[1:] or records
-    keys = ("e0_s", "pqeq_s", "d3_s", "total_s")
-    median = {k: statistics.median([r[k] for r in warm]) for k in keys}
-    share = {k.replace("_s", "_share"): median[k] / median["total_s"] for k in keys[:3]}
+    records, median, share = time_terms(model, pos, num, cell, steps)
     return {"atoms": int(pos.shape[0]), "replication": reps, "steps": records, "median": median, "share": share,
             "e0_dtype": str(model.e0.per_species_shift.dtype), "peak_memory_GB": _peak_gb()}
 
 
-def _subprocess(args: list, timeout: float) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
+def _subprocess(args: list, timeout: float, script: str = __file__) -> dict:
+    """Run ``script`` (default: this file) with ``args`` in a new process; its last stdout line
+    (JSON), or ``{"error": ...}``."""
+    cmd = [sys.executable, str(Path(script).resolve()), *args]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -227,10 +258,8 @@ def main(argv=None) -> dict:
         return out
 
     started = time.time()
-    report = {"benchmark": "PQEq solve per model call (benchmarks/bench_pqeq.py)",
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-              "pqeq": [], "dense_baseline": [], "fallback": None, "model": []}
+    report = new_report("PQEq solve per model call (benchmarks/bench_pqeq.py)", argv,
+                        pqeq=[], dense_baseline=[], fallback=None, model=[])
     common = ["--steps", str(args.steps), "--large-steps", str(args.large_steps),
               "--random-steps", str(args.random_steps)]
     for reps in args.dense_sizes:
@@ -247,12 +276,7 @@ def main(argv=None) -> dict:
         for reps in args.model_sizes:
             print(f"model {reps} ...", flush=True)
             report["model"].append(_subprocess(["--single", "model", reps, "--steps", "3"], args.timeout))
-    report["machine"]["load_average_end"] = list(os.getloadavg())
-    report["wall_s"] = time.time() - started
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.output}")
-    return report
+    return write_report(report, started, args.output)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """`make bench`: the PQEq benchmark suite and ``benchmarks/results/summary.json``.
 
 Runs :mod:`bench_pqeq` (PQEq solve per model call against N, the dense published baseline at
-2160 atoms, the pure-PyTorch path at 2160 atoms) and writes ``results/pqeq_cpu.json`` and
-``results/summary.json`` (machine, date, the headline numbers and notes).  About 10 minutes on
-2 CPU cores.  The D3 benchmark is separate (``benchmarks/bench_d3.py``).
+2160 atoms, the pure-PyTorch path at 2160 atoms) and :mod:`bench_md` (OpenMM MD steps with the
+full model and the E0 / PQEq / D3 split per model call, water boxes) and writes
+``results/pqeq_cpu.json``, ``results/md_cpu.json`` and ``results/summary.json`` (machine, date,
+the headline numbers and notes).  About 15 minutes on 2 idle CPU cores.  The D3 benchmark is
+separate (``benchmarks/bench_d3.py``).
 
     .venv/bin/python benchmarks/run_all.py
     BENCH_MODEL=1 .venv/bin/python benchmarks/run_all.py   # add full model steps at 2160 atoms
@@ -20,6 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_md  # noqa: E402
 import bench_pqeq  # noqa: E402
 
 
@@ -30,7 +33,7 @@ def _by_atoms(rows, atoms):
     return None
 
 
-def summarize(report: dict) -> dict:
+def summarize(report: dict, md: dict) -> dict:
     pqeq = report["pqeq"]
     small = _by_atoms(pqeq, 2160)
     large = max((r for r in pqeq if "error" not in r), key=lambda r: r["atoms"], default=None)
@@ -73,6 +76,16 @@ def summarize(report: dict) -> dict:
     }
     if model is not None:
         summary["model_step_2160_share"] = model["share"]
+    summary["water_md"] = [
+        {"atoms": t["atoms"], "model_call_s": t["median"]["total_s"], "share": t["share"],
+         "openmm_step_s": {o["backend"]: o["median_s"] for o in md["openmm"]
+                           if "error" not in o and o["atoms"] == t["atoms"]},
+         "peak_memory_GB": t["peak_memory_GB"]}
+        for t in md["terms"] if "error" not in t]
+    summary["notes"].append("water_md: periodic water boxes, E0 preset small (random weights) + PQEq physical "
+                            "(one charge group per molecule) + D3; model_call_s is forward + backward of the three "
+                            "terms, openmm_step_s one LangevinMiddleIntegrator step per backend (md_cpu.json).")
+    summary["notes"].append("All timings are on the CPU (torch threads = cores); the GPU targets are not measured by this run.")
     return summary
 
 
@@ -81,7 +94,8 @@ def main():
     if os.environ.get("BENCH_MODEL", "0") not in ("", "0"):
         args.append("--model")
     report = bench_pqeq.main(args)
-    summary = summarize(report)
+    md = bench_md.main([])
+    summary = summarize(report, md)
     path = HERE / "results" / "summary.json"
     path.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k not in ("machine", "notes")}, indent=1))
