@@ -52,7 +52,9 @@ class NeighborList(torch.nn.Module):
             i, j, s = self._nl.compute(pos, box, False, "ijS")
         else:
             i, j, s = self._nl.compute(pos, constant(cell).to(pos.dtype), True, "ijS")
-        return i.to(torch.long), j.to(torch.long), s.to(positions.dtype)
+        # vesin returns i and j as strided views of one (P, 2) array: contiguous copies once here,
+        # not in every pair loop that reads them
+        return i.to(torch.long).contiguous(), j.to(torch.long).contiguous(), s.to(positions.dtype)
 
 
 def pair_vectors(
