@@ -68,6 +68,18 @@ class TorchKernels(torch.nn.Module):
         return realspace.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges, shell_displacements,
                                      method, beta, coulomb_constant, taper_cutoff, cutoff)
 
+    def pair_energy_known(
+        self, energy: torch.Tensor, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor,
+        edge_j: torch.Tensor, core_charges: torch.Tensor, shell_charges: torch.Tensor,
+        shell_displacements: torch.Tensor, method: int, beta: float, coulomb_constant: float, taper_cutoff: float,
+        cutoff: float,
+    ) -> torch.Tensor:
+        """Real-space energy (eV) whose value ``energy`` () is known already (from the site
+        potentials at the same charges and shells), differentiable by ``vec``.  Here it is
+        simply recomputed (same value to rounding)."""
+        return realspace.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges, shell_displacements,
+                                     method, beta, coulomb_constant, taper_cutoff, cutoff)
+
     def pme_stencils(
         self, positions: torch.Tensor, frac: torch.Tensor, shape: List[int], order: int
     ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -170,6 +182,21 @@ class CustomOpKernels(torch.nn.Module):
         return torch.ops.openmm_pqeq.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
                                                  shell_displacements, method, beta, coulomb_constant, taper_cutoff,
                                                  cutoff)
+
+    def pair_energy_known(
+        self, energy: torch.Tensor, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor,
+        edge_j: torch.Tensor, core_charges: torch.Tensor, shell_charges: torch.Tensor,
+        shell_displacements: torch.Tensor, method: int, beta: float, coulomb_constant: float, taper_cutoff: float,
+        cutoff: float,
+    ) -> torch.Tensor:
+        """The given value, no pair loop; the gradient by ``vec`` is the one of :meth:`pair_energy`."""
+        if (core_charges.requires_grad or shell_charges.requires_grad or shell_displacements.requires_grad
+                or exponents.requires_grad):
+            return realspace.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
+                                         shell_displacements, method, beta, coulomb_constant, taper_cutoff, cutoff)
+        return torch.ops.openmm_pqeq.pair_energy_known(energy, vec, exponents, edge_i, edge_j, core_charges,
+                                                       shell_charges, shell_displacements, method, beta,
+                                                       coulomb_constant, taper_cutoff, cutoff)
 
     def pme_stencils(
         self, positions: torch.Tensor, frac: torch.Tensor, shape: List[int], order: int

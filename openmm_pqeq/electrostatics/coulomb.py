@@ -127,17 +127,27 @@ class GaussianCoulomb(torch.nn.Module):
         edge_j: torch.Tensor,
         shifts: torch.Tensor,
         cutoff: float = 0.0,
+        real_space_energy: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Coulomb energy (eV) of cores at ``positions`` (N, 3) Å with charges ``core_charges``
         (N,) e and shells at ``positions + shell_displacements`` with ``shell_charges`` (N,) e.
         ``exponents`` (N,) Å⁻² are the Gaussian exponents a_i; atom pairs ``cutoff`` Å or more
-        apart are skipped (``cutoff <= 0``: none).  Differentiable in all inputs."""
+        apart are skipped (``cutoff <= 0``: none).  Differentiable in all inputs.
+
+        ``real_space_energy`` (), when given, is the value of the real-space pair sum at these
+        charges and shells (:meth:`site_gradients` returns it): the pair loop then runs only in
+        the backward pass (compiled operators; the PyTorch back end recomputes it)."""
         vec = positions.index_select(0, edge_j) - positions.index_select(0, edge_i)
         if cell is not None:
             vec = vec + shifts @ cell
-        energy = self.kernels.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
-                                          shell_displacements, self.method_code, self.beta, self.coulomb_constant,
-                                          self.taper_cutoff, cutoff)
+        if real_space_energy is None:
+            energy = self.kernels.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
+                                              shell_displacements, self.method_code, self.beta,
+                                              self.coulomb_constant, self.taper_cutoff, cutoff)
+        else:
+            energy = self.kernels.pair_energy_known(real_space_energy, vec, exponents, edge_i, edge_j, core_charges,
+                                                    shell_charges, shell_displacements, self.method_code, self.beta,
+                                                    self.coulomb_constant, self.taper_cutoff, cutoff)
         if self.method == "ewald":
             assert cell is not None
             sites = torch.cat([positions, positions + shell_displacements], dim=0)
@@ -417,15 +427,18 @@ class GaussianCoulomb(torch.nn.Module):
         shell_charges: torch.Tensor,
         shell_displacements: torch.Tensor,
         cutoff: float,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(φ_core (N,) V, φ_shell (N,) V, ∂E/∂d (N, 3) eV/Å)`` of the full Coulomb energy
-        (real + reciprocal − excluded pair) at fixed positions: ``∂E_coul/∂Q_core = φ_core``,
-        ``∂E_coul/∂Q_shell = φ_shell``, ``E_coul = ½ Σ (Q_core φ_core + Q_shell φ_shell)``."""
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(φ_core (N,) V, φ_shell (N,) V, ∂E/∂d (N, 3) eV/Å, E_real () eV)`` of the full
+        Coulomb energy (real + reciprocal − excluded pair) at fixed positions:
+        ``∂E_coul/∂Q_core = φ_core``, ``∂E_coul/∂Q_shell = φ_shell``,
+        ``E_coul = ½ Σ (Q_core φ_core + Q_shell φ_shell)``; ``E_real`` is the real-space pair
+        sum alone (the value :meth:`energy` can reuse)."""
         with torch.no_grad():
             qc, qs, d = core_charges, shell_charges, shell_displacements
             phi_c, phi_s, grad = self.kernels.site_potentials(
                 cache["vec"], cache["kernel"], exponents, edge_i, edge_j, qc, qs, d, self.method_code, self.beta,
                 self.coulomb_constant, self.taper_cutoff, cutoff)
+            real_energy = 0.5 * ((qc * phi_c).sum() + (qs * phi_s).sum())
             if self.method == "ewald":
                 assert cell is not None
                 c = constant(cell)
@@ -466,7 +479,7 @@ class GaussianCoulomb(torch.nn.Module):
                 phi_c = phi_c - self.coulomb_constant * qs * f
                 phi_s = phi_s - self.coulomb_constant * qc * f
                 grad = grad - (self.coulomb_constant * qc * qs * df).unsqueeze(1) * d
-        return phi_c, phi_s, grad
+        return phi_c, phi_s, grad, real_energy
 
 
 def _safe_norm(vectors: torch.Tensor) -> torch.Tensor:

@@ -351,12 +351,13 @@ class PQEq(torch.nn.Module):
     def _coulomb_energy(
         self, positions: torch.Tensor, d: torch.Tensor, qc: torch.Tensor, qs: torch.Tensor, a: torch.Tensor,
         cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor, shifts: torch.Tensor, cutoff: float,
+        real_space_energy: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         if cell is None:
-            return self.coulomb_open.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff)
+            return self.coulomb_open.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff, real_space_energy)
         if self._use_pme(positions.shape[0], cell):
-            return self.coulomb_pme.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff)
-        return self.coulomb_ewald.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff)
+            return self.coulomb_pme.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff, real_space_energy)
+        return self.coulomb_ewald.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff, real_space_energy)
 
     def _setup(
         self, positions: torch.Tensor, a: torch.Tensor, cell: Optional[torch.Tensor], i: torch.Tensor,
@@ -382,7 +383,7 @@ class PQEq(torch.nn.Module):
         self, cache: Dict[str, torch.Tensor], positions: torch.Tensor, cell: Optional[torch.Tensor],
         a: torch.Tensor, i: torch.Tensor, j: torch.Tensor, qc: torch.Tensor, qs: torch.Tensor, d: torch.Tensor,
         cutoff: float,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         if cell is None:
             return self.coulomb_open.site_gradients(cache, positions, cell, a, i, j, qc, qs, d, cutoff)
         if self._use_pme(positions.shape[0], cell):
@@ -409,10 +410,15 @@ class PQEq(torch.nn.Module):
         self, positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor, p: Dict[str, torch.Tensor],
         cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor, shifts: torch.Tensor,
         field: torch.Tensor, field_positions: torch.Tensor, cutoff: float,
+        real_space_energy: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
+        """PQEq energy (eV) at charges ``q`` and shells ``d``, differentiable in positions and
+        cell; ``real_space_energy`` (): the known value of the real-space pair sum at these
+        charges and shells (the last solver iteration computed it), so the forward pass skips
+        that pair loop."""
         z = p["Z"]
         onsite = (p["chi"] * q + 0.5 * p["J"] * q * q).sum() + 0.5 * (p["Ks"] * (d * d).sum(1)).sum()
-        coulomb = self._coulomb_energy(positions, d, q + z, -z, p["a"], cell, i, j, shifts, cutoff)
+        coulomb = self._coulomb_energy(positions, d, q + z, -z, p["a"], cell, i, j, shifts, cutoff, real_space_energy)
         dipole = (q.unsqueeze(1) * field_positions - z.unsqueeze(1) * d).sum(0)
         return onsite + coulomb - (field * dipole).sum()
 
@@ -420,13 +426,15 @@ class PQEq(torch.nn.Module):
         self, cache: Dict[str, torch.Tensor], positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
         p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
         field: torch.Tensor, field_positions: torch.Tensor, cutoff: float,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """∂E/∂q (N,) eV/e and ∂E/∂d (N, 3) eV/Å at fixed positions (analytic, no autograd)."""
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """∂E/∂q (N,) eV/e, ∂E/∂d (N, 3) eV/Å at fixed positions (analytic, no autograd), and the
+        real-space Coulomb pair sum () eV there."""
         z = p["Z"]
-        phi_core, _, grad_shell = self._site_gradients(cache, positions, cell, p["a"], i, j, q + z, -z, d, cutoff)
+        phi_core, _, grad_shell, real_energy = self._site_gradients(cache, positions, cell, p["a"], i, j, q + z, -z,
+                                                                    d, cutoff)
         gq = p["chi"] + p["J"] * q + phi_core - field_positions @ field
         gd = p["Ks"].unsqueeze(1) * d + grad_shell + z.unsqueeze(1) * field.unsqueeze(0)
-        return gq, gd * p["pol"].unsqueeze(1)
+        return gq, gd * p["pol"].unsqueeze(1), real_energy
 
     def _solve_charges(
         self, rhs: torch.Tensor, p: Dict[str, torch.Tensor], cache: Dict[str, torch.Tensor],
@@ -596,7 +604,11 @@ class PQEq(torch.nn.Module):
         q = constant(q)
         d = constant(d)
         field_pos = self.field_coordinates(positions, cell, groups_t, n_groups, molecular)
-        energy = self._energy(positions, q, d, p, cell, i, j, shifts, field, field_pos, cutoff)
+        # physical mode: the real-space pair sum at (q, d) is known from the solve's last iteration
+        known: Optional[torch.Tensor] = None
+        if self.mode == "physical":
+            known = torch.tensor(stats[5], dtype=dtype, device=positions.device)
+        energy = self._energy(positions, q, d, p, cell, i, j, shifts, field, field_pos, cutoff, known)
         dipole = (q.unsqueeze(1) * constant(field_pos) - p["Z"].unsqueeze(1) * d).sum(0)
         return {
             "energy": energy,
@@ -626,7 +638,7 @@ class PQEq(torch.nn.Module):
         displaced by a few hundredths of an Å, H̃ differs from the true Hessian by a few per
         cent, so each cycle gains one to two digits; Anderson mixing of the steps of previous
         cycles absorbs most of the rest.  Returns (q, d, [cycles, inner CG iterations, charge
-        residual, shell residual, converged])."""
+        residual, shell residual, converged, real-space pair sum at (q, d) in eV])."""
         n = q.shape[0]
         pol = p["pol"]
         inv_ks = torch.where(pol > 0, 1.0 / torch.where(pol > 0, p["Ks"], torch.ones_like(p["Ks"])),
@@ -644,8 +656,9 @@ class PQEq(torch.nn.Module):
         converged = False
         q_res = float("inf")
         d_res = float("inf")
+        real_energy = torch.zeros((), dtype=q.dtype, device=q.device)
         while True:
-            gq, gd = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, cutoff)
+            gq, gd, real_energy = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, cutoff)
             rq = project_out_group_means(gq, groups, counts)
             q_res = float(rq.abs().max())
             d_res = float(gd.abs().max()) if n > 0 else 0.0
@@ -682,7 +695,9 @@ class PQEq(torch.nn.Module):
             q = x[:n]
             d = x[n:].reshape(n, 3)
             iterations += 1
-        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0]
+        # every exit follows a gradient evaluation at the returned (q, d): real_energy belongs to them
+        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0,
+                      float(real_energy)]
 
     def _joint_matvec(
         self, cache: Dict[str, torch.Tensor], n: int, cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
@@ -804,7 +819,7 @@ class PQEq(torch.nn.Module):
         q_res = float("inf")
         d_res = float("inf")
         for _ in range(self.max_iterations + 1):
-            gq, gd = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, 0.0)
+            gq, gd, _ = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, 0.0)
             q_res = float(project_out_group_means(gq, groups, counts).abs().max())
             d_res = float(gd.abs().max())
             if iterations == self.max_iterations:
@@ -813,7 +828,7 @@ class PQEq(torch.nn.Module):
             q = q + delta
             cg_iterations += n_cg
             worst_solve = max(worst_solve, solve_res)
-            gq, gd = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, 0.0)
+            gq, gd, _ = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, 0.0)
             d = d - gd * inv_ks.unsqueeze(1)
             if self.shell_cap > 0:
                 norm = safe_norm(d).unsqueeze(1)
@@ -822,7 +837,8 @@ class PQEq(torch.nn.Module):
         # a fixed number of cycles, so the final charges are not stationary for the final
         # shells (q_res, d_res report that); "converged" reports the charge solves themselves
         converged = worst_solve <= cg_tolerance
-        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0]
+        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0,
+                      float("nan")]
 
     @torch.jit.export
     def reset(self) -> None:

@@ -13,7 +13,7 @@ import torch
 OPS_NAMESPACE = "openmm_pqeq"
 #: Operators the library must register (checked after loading).
 REQUIRED_OPS = ("core_kernel", "kernel_derivatives", "pair_matvec", "pair_hessian_matvec", "site_potentials",
-                "pair_energy", "pair_energy_backward", "pme_spread", "pme_gather")
+                "pair_energy", "pair_energy_backward", "pair_energy_known", "pme_spread", "pme_gather")
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 _state = {"loaded": False, "tried": False, "reason": "not loaded yet", "path": None}

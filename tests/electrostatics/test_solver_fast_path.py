@@ -53,11 +53,24 @@ def test_analytic_gradients_equal_autograd(method, reciprocal, periodic):
     energy = coulomb.energy(pos, dv, qv + z, -z, a, cell, i, j, s, cutoff)
     gq, gd = torch.autograd.grad(energy, [qv, dv])
     cache = coulomb.setup(pos, a, cell, i, j, s, cutoff)
-    phi_core, phi_shell, grad = coulomb.site_gradients(cache, pos, cell, a, i, j, q + z, -z, d, cutoff)
+    phi_core, phi_shell, grad, real_energy = coulomb.site_gradients(cache, pos, cell, a, i, j, q + z, -z, d, cutoff)
     assert torch.allclose(phi_core, gq, rtol=0, atol=1e-11 * float(gq.abs().max()))
     assert torch.allclose(grad, gd, rtol=0, atol=1e-11 * float(gd.abs().max()))
     # E = ½ Σ Q φ over all sites
     assert float(0.5 * ((q + z) * phi_core - z * phi_shell).sum()) == pytest.approx(float(energy.detach()), rel=1e-12)
+    # the real-space part alone: the pair sum of the energy
+    vec = pos[j] - pos[i] + (s @ cell if cell is not None else 0.0)
+    pair_sum = coulomb.kernels.pair_energy(vec, a, i, j, q + z, -z, d, coulomb.method_code, coulomb.beta,
+                                           coulomb.coulomb_constant, coulomb.taper_cutoff, cutoff)
+    assert float(real_energy) == pytest.approx(float(pair_sum), rel=1e-12)
+    # and the energy built on that known value: the same energy and the same forces
+    x = pos.clone().requires_grad_(True)
+    plain = coulomb.energy(x, d, q + z, -z, a, cell, i, j, s, cutoff)
+    (f_plain,) = torch.autograd.grad(plain, x)
+    known = coulomb.energy(x, d, q + z, -z, a, cell, i, j, s, cutoff, real_energy)
+    (f_known,) = torch.autograd.grad(known, x)
+    assert float(known) == pytest.approx(float(plain), rel=1e-12)
+    assert torch.allclose(f_known, f_plain, rtol=0, atol=1e-11 * float(f_plain.abs().max()))
 
 
 @pytest.mark.parametrize("method,reciprocal,periodic", [c for c in CASES if c[0] != "tapered"])

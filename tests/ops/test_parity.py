@@ -184,6 +184,23 @@ def test_pair_energy_and_its_gradient(device, dtype, method, beta, cutoff):
     _close(g_op, g_ref, dtype)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("method,beta", METHODS)
+def test_pair_energy_known_returns_the_value_and_the_pair_energy_gradient(device, dtype, method, beta):
+    vec, a, i, j, qc, qs, d = _system(dtype, device)
+    args = (a, i, j, qc, qs, d, method, beta, 14.4, 7.0, 6.5)
+    value = TorchKernels().pair_energy(vec, *args)
+    x_op = vec.clone().requires_grad_(True)
+    x_ref = vec.clone().requires_grad_(True)
+    e_op = CustomOpKernels().pair_energy_known(value, x_op, *args)
+    e_ref = TorchKernels().pair_energy_known(value, x_ref, *args)
+    assert float(e_op.detach()) == float(value)  # the given value, not recomputed
+    (g_op,) = torch.autograd.grad((e_op * 1.5,), (x_op,))
+    (g_ref,) = torch.autograd.grad((e_ref * 1.5,), (x_ref,))
+    _close(g_op, g_ref, dtype)
+
+
 def test_pair_energy_refuses_gradients_by_charges():
     vec, a, i, j, qc, qs, d = _system(torch.float64, "cpu")
     with pytest.raises(ValueError, match="gradients by exponents, charges or shell displacements"):
