@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import evaluate, finetune, label, md, sample, test_model, train
+from . import evaluate, finetune, fit_pqeq, label, label_response, md, sample, test_model, train
 
 DESCRIPTION = """\
 openmm-pqeq: an equivariant ML potential with polarizable charge equilibration (PQEq),
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_parser(subparsers)
     sample.add_parser(subparsers)
     label.add_parser(subparsers)
+    label_response.add_parser(subparsers)
+    fit_pqeq.add_parser(subparsers)
     train.add_parser(subparsers)
     finetune.add_parser(subparsers)
     test_model.add_parser(subparsers)

@@ -9,6 +9,13 @@ Sets shipped as package data (``openmm_pqeq/data/pqeq_params.json``, made by
 - ``reaxnet``: the set of the published foundation model (Gao et al., Nat. Commun. 16,
   10484 (2025)): pqeq0, H N O P from pqeq1, refitted Li.
 
+Refined set (``openmm_pqeq/data/pqeq_refined.json``, made by ``openmm-pqeq fit-pqeq
+examples/fit_pqeq.yaml``; provenance and test-split metrics inside, :func:`provenance`):
+
+- ``pqeq-refined``: reaxnet with χ, J, R, K_s of H C N O F Si P S Cl Li Na K Mg Ca refined
+  against PBE/def2-SVPD dipoles, polarizabilities, field energies and electrostatic potentials
+  (``examples/data/response_pbe.extxyz``).  For the physical (converged) mode.
+
 Units: χ and J in eV, Z in e, R in Å, K_s in eV/Å².
 """
 
@@ -25,13 +32,30 @@ import torch
 from ..elements import atomic_number, symbol
 
 #: Names of the shipped parameter sets.
-PARAMETER_SETS = ("reaxnet", "pqeq0", "pqeq1", "pqeq3")
+PARAMETER_SETS = ("reaxnet", "pqeq0", "pqeq1", "pqeq3", "pqeq-refined")
+#: Package-data files of refined sets (``openmm-pqeq fit-pqeq`` output), added to the tables.
+REFINED_SET_FILES = ("data/pqeq_refined.json",)
 
 
 @lru_cache(maxsize=1)
 def _load_tables() -> dict:
     with resources.files("openmm_pqeq").joinpath("data/pqeq_params.json").open() as f:
-        return json.load(f)
+        tables = json.load(f)
+    for name in REFINED_SET_FILES:
+        resource = resources.files("openmm_pqeq").joinpath(name)
+        if resource.is_file():
+            refined = json.loads(resource.read_text())
+            tables["sets"][refined["name"]] = {"citation": refined["citation"], "elements": refined["elements"],
+                                               "provenance": refined.get("provenance", {}),
+                                               "metrics": refined.get("metrics", {})}
+    return tables
+
+
+def provenance(name: str) -> dict:
+    """How a refined parameter set was made (configuration, data, split, metrics); ``{}`` for
+    the published tables."""
+    entry = _set(name)
+    return {"provenance": entry.get("provenance", {}), "metrics": entry.get("metrics", {})}
 
 
 @dataclass(frozen=True)

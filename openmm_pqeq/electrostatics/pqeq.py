@@ -59,6 +59,7 @@ from .constraints import group_sum, make_feasible, project_out_group_means, proj
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
 from .parameters import parameter_table
+from .trainable import BoundedPQEqParameters
 
 #: Shell displacement cap of the published practice (Å).
 RE_SHELL_CAP: float = 0.25
@@ -74,7 +75,11 @@ class PQEq(torch.nn.Module):
     elements : sequence of str or int
         Elements the module must support (fixes parameter tables and the Ewald cutoff).
     params : str
-        Parameter set: ``"reaxnet"`` (default), ``"pqeq0"``, ``"pqeq1"``, ``"pqeq3"``.
+        Parameter set: ``"reaxnet"`` (default), ``"pqeq0"``, ``"pqeq1"``, ``"pqeq3"``,
+        ``"pqeq-refined"`` (refined against DFT response data, issue 7).
+    trainable : dict or None
+        Per-element χ, J, R, K_s to free as bounded trainable parameters
+        (:mod:`openmm_pqeq.electrostatics.trainable`); None (default) keeps them frozen.
     mode : {"physical", "reaxnet"}
         See the module docstring.
     real_space_cutoff : float
@@ -155,6 +160,7 @@ class PQEq(torch.nn.Module):
         predictor_order: int = 2,
         anderson_depth: int = 4,
         use_custom_ops: Optional[bool] = None,
+        trainable: Optional[dict] = None,
     ):
         super().__init__()
         if mode not in ("physical", "reaxnet"):
@@ -197,6 +203,15 @@ class PQEq(torch.nn.Module):
         self.register_buffer("table_exponent", torch.where(table["supported"] > 0, gaussian_exponent(
             torch.where(table["supported"] > 0, table["R"], torch.ones_like(table["R"])), lam), torch.zeros_like(table["R"])))
         self.element_names: List[str] = [SYMBOLS[z] for z in range(table["chi"].shape[0])]
+        # refinable per-element χ, J, R, K_s (issue 7; frozen, with no parameters, by default)
+        self.trainable_parameters = BoundedPQEqParameters(
+            trainable, [z for z in range(table["supported"].shape[0]) if float(table["supported"][z]) > 0])
+        self.n_trainable: int = self.trainable_parameters.n_free
+        if self.n_trainable > 0 and mode != "physical":
+            raise ValueError("trainable PQEq parameters need mode 'physical': the derivatives with respect to them "
+                             "are exact only at a converged, variational solution (mode 'reaxnet' stops after two cycles)")
+        #: largest open system for the dense implicit differentiation of (q, d) w.r.t. freed parameters
+        self.implicit_max_atoms: int = 400
 
         # Warm start (persists across calls, also inside a frozen TorchScript module; buffers
         # are reassigned, never resized, because a loaded module cannot resize them).
@@ -509,6 +524,41 @@ class PQEq(torch.nn.Module):
         self.last_charges = q64
         self.last_shells = d64
 
+    # ------------------------------------------------------------------ parameters
+    def atom_parameters(self, numbers: torch.Tensor, dtype: torch.dtype) -> Dict[str, torch.Tensor]:
+        """Per-atom PQEq parameters ``chi``, ``J``, ``Z``, ``Ks``, ``pol``, ``a`` (N,) from the
+        tables, with freed entries mapped from their trainable parameters (differentiable)."""
+        chi, J, Ks, a = self.trainable_parameters(self.table_chi, self.table_J, self.table_Ks, self.table_exponent)
+        return {
+            "chi": chi.to(dtype).index_select(0, numbers),
+            "J": J.to(dtype).index_select(0, numbers),
+            "Z": self.table_Z.to(dtype).index_select(0, numbers),
+            "Ks": Ks.to(dtype).index_select(0, numbers),
+            "pol": self.table_polarizable.to(dtype).index_select(0, numbers),
+            "a": a.to(dtype).index_select(0, numbers),
+        }
+
+    @torch.jit.unused
+    def _implicit_solution(
+        self, positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor, p: Dict[str, torch.Tensor],
+        cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor, shifts: torch.Tensor, field: torch.Tensor,
+        groups: torch.Tensor, n_groups: int, molecular: bool,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(q̃, d̃)`` equal to the converged ``(q, d)`` whose derivatives with respect to the
+        freed PQEq parameters (and positions, field) are those of the exact solution (implicit
+        function theorem; :func:`.implicit.implicit_solution`).  Open systems only."""
+        from .implicit import implicit_solution
+
+        if cell is not None:
+            raise NotImplementedError(
+                "derivatives of PQEq charges and forces with respect to trainable PQEq parameters are implemented "
+                "for open (non-periodic) systems; freeze the PQEq parameters for periodic training data")
+        if positions.shape[0] > self.implicit_max_atoms:
+            raise NotImplementedError(
+                "trainable PQEq parameters: the dense implicit differentiation handles up to "
+                + str(self.implicit_max_atoms) + " atoms, this structure has " + str(positions.shape[0]))
+        return implicit_solution(self, positions, q, d, p, field, groups, n_groups, molecular)
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -563,14 +613,7 @@ class PQEq(torch.nn.Module):
             raise ValueError("every group index 0..G-1 must contain at least one atom")
         field = field.to(dtype)
 
-        p: Dict[str, torch.Tensor] = {
-            "chi": self.table_chi.to(dtype).index_select(0, numbers),
-            "J": self.table_J.to(dtype).index_select(0, numbers),
-            "Z": self.table_Z.to(dtype).index_select(0, numbers),
-            "Ks": self.table_Ks.to(dtype).index_select(0, numbers),
-            "pol": self.table_polarizable.to(dtype).index_select(0, numbers),
-            "a": self.table_exponent.to(dtype).index_select(0, numbers),
-        }
+        p = self.atom_parameters(numbers, dtype)
         i, j, shifts, cutoff = self._pairs(positions, cell)
         pos0 = constant(positions)
         cell0: Optional[torch.Tensor] = None
@@ -603,6 +646,12 @@ class PQEq(torch.nn.Module):
         self._remember(q, d)
         q = constant(q)
         d = constant(d)
+        if not torch.jit.is_scripting():
+            # training with freed parameters: (q, d) carry their exact parameter derivatives
+            # (evaluation, MD and scripted models skip this: the values are the same)
+            if self.n_trainable > 0 and self.training and torch.is_grad_enabled() and self.mode == "physical":
+                q, d = self._implicit_solution(positions, q, d, p, cell, i, j, shifts, field, groups_t, n_groups,
+                                               molecular)
         field_pos = self.field_coordinates(positions, cell, groups_t, n_groups, molecular)
         # physical mode: the real-space pair sum at (q, d) is known from the solve's last iteration
         known: Optional[torch.Tensor] = None

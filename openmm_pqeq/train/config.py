@@ -60,7 +60,9 @@ class ModelConfig:
     #: E0 network: E0Network keywords or {"preset": ..., overrides}; ``avg_num_neighbors: auto``
     #: is computed from the training split.  ``null`` switches E0 off (nothing to train).
     e0: Optional[Dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_E0))
-    #: PQEq keywords (``null``: no electrostatics).  Frozen: it has no trainable parameters.
+    #: PQEq keywords (``null``: no electrostatics).  Frozen unless ``trainable`` frees per-element
+    #: χ, J, R, K_s (e.g. ``trainable: {Ks: [O, H], chi: all}``; needs ``training.long_range:
+    #: online``; :mod:`openmm_pqeq.electrostatics.trainable`): they are then trained with E0.
     pqeq: Optional[Dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_PQEQ))
     #: D3Dispersion keywords (``null``: no dispersion).  Frozen.
     d3: Optional[Dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_D3))
@@ -280,6 +282,11 @@ class TrainConfig:
                 raise ValueError(f"`loss.{key}` is {getattr(self.loss, key)} but must be non-negative")
         if self.loss.force_only and self.loss.forces_weight <= 0:
             raise ValueError("`loss.force_only` is true but `loss.forces_weight` is not positive")
+        trainable_pqeq = {k: v for k, v in ((self.model.pqeq or {}).get("trainable") or {}).items() if k != "bounds"}
+        if any(trainable_pqeq.values()) and self.training.long_range != "online":
+            raise ValueError("`model.pqeq.trainable` frees PQEq parameters, so the PQEq energies and forces change "
+                             "during training and cached Δ-targets would be stale: set `training.long_range: online` "
+                             "(E0 and the PQEq parameters are then optimized together)")
         if self.model.init is None and self.model.e0 is None:
             raise ValueError("`model.e0` is null: there is nothing to train (give an E0 network)")
         if isinstance(self.statistics.shift, str) and self.statistics.shift not in ("least_squares", "none"):

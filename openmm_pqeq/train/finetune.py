@@ -38,7 +38,8 @@ def readout_patterns(model: torch.nn.Module) -> List[str]:
 def select_trainable(model: torch.nn.Module, freeze: Union[str, Sequence[str]] = "none"
                      ) -> List[Tuple[str, torch.nn.Parameter]]:
     """Set ``requires_grad`` by ``freeze`` (module docstring) and return the trainable
-    ``(name, parameter)`` pairs.  Only E0 parameters are trained (PQEq and D3 have none)."""
+    ``(name, parameter)`` pairs: E0 parameters, and the PQEq parameters freed by the model's
+    ``pqeq.trainable`` configuration (D3 has none)."""
     if model.e0 is None:
         raise ValueError("the model has no E0 network: nothing to train")
     if isinstance(freeze, str):
@@ -50,7 +51,9 @@ def select_trainable(model: torch.nn.Module, freeze: Union[str, Sequence[str]] =
         patterns = list(freeze)
     trainable = []
     for name, param in model.named_parameters():
-        keep = name.startswith("e0.") and any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        # PQEq parameters freed in the model configuration (``pqeq.trainable``) train with E0
+        keep = (name.startswith("e0.") and any(fnmatch.fnmatchcase(name, p) for p in patterns)) or \
+            name.startswith("pqeq.trainable_parameters.")
         param.requires_grad_(keep)
         if keep:
             trainable.append((name, param))

@@ -221,6 +221,10 @@ class Trainer:
             self._fit_statistics()
         self.model.to(self.device)
         self.trainable = select_trainable(self.model, config.training.freeze)
+        if any(n.startswith("pqeq.trainable_parameters.") for n, _ in self.trainable) \
+                and config.training.long_range != "online":
+            raise ValueError("the model has trainable PQEq parameters (pqeq.trainable), so cached long-range "
+                             "Δ-targets would be stale: set `training.long_range: online`")
         self.params = [p for _, p in self.trainable]
         t = config.training
         optimizer = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam

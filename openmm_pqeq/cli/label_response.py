@@ -1,0 +1,82 @@
+"""``openmm-pqeq label-response``: DFT electrostatic-response reference data (issue 7)."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Build the response molecule set (closed-shell G2 molecules, ionic molecules and ion-pair dimers,
+atomic and molecular ions, ion-water complexes, distorted copies; elements H C N O F Si P S Cl
+Li Na K Mg Ca) or read structures from --input, and label each with Kohn-Sham DFT through PySCF:
+zero-field dipole (e·Å), polarizability tensor by central finite fields (Å³), energy changes
+E(±F) - E(0) under uniform fields along x, y, z (eV), and the electrostatic potential (V) on
+points at 1.4-2.0 x the van der Waals radii.  Appends to OUTPUT (extxyz, info keys; see
+examples/data/README.md) and skips structures already there (resumable).  The test split used by
+`openmm-pqeq fit-pqeq` is a seeded hash of each structure's family name.
+
+Needs PySCF:  pip install pyscf
+
+example (the shipped examples/data/response_pbe.extxyz):
+  OMP_NUM_THREADS=1 openmm-pqeq label-response examples/data/response_pbe.extxyz
+"""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("label-response", help="DFT dipoles, polarizabilities, field energies and ESP (PySCF)",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("output", help="output extxyz file (appended to; finished structures are skipped)")
+    p.add_argument("--input", default=None, help="structures to label instead of the built-in set (ASE-readable; "
+                   "info['charge'] is used)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the distorted copies (default: 0)")
+    p.add_argument("--max-atoms", type=int, default=5, help="largest G2 molecule taken (default: 5)")
+    p.add_argument("--max-heavy", type=int, default=2,
+                   help="largest number of atoms beyond neon in a G2 molecule (default: 2)")
+    p.add_argument("--distorted", type=int, default=16, help="number of distorted copies (default: 16)")
+    p.add_argument("--field-step", type=float, default=0.25, help="finite field in V/Å (default: 0.25)")
+    p.add_argument("--functional", default="pbe", help="exchange-correlation functional (default: pbe)")
+    p.add_argument("--basis", default="def2-svpd", help="basis set (default: def2-svpd)")
+    p.add_argument("--grid-level", type=int, default=2, help="PySCF DFT grid level 0-9 (default: 2)")
+    p.add_argument("--conv-tol", type=float, default=1e-9, help="SCF energy tolerance in Hartree (default: 1e-9)")
+    p.add_argument("--no-esp", action="store_true", help="skip the electrostatic potential")
+    p.add_argument("--threads", type=int, default=1, help="OpenMP threads (default: 1)")
+    p.add_argument("--list", action="store_true", help="only list the structures and exit")
+    p.add_argument("--prune", action="store_true",
+                   help="afterwards, drop frames of OUTPUT that are not in the current structure list")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data_generation.labelling import DFTSettings
+    from ..data_generation.response import label_response_file, response_molecules, split_families
+
+    if args.input:
+        import ase.io
+
+        frames = ase.io.read(args.input, ":")
+        for index, atoms in enumerate(frames):
+            atoms.info.setdefault("name", f"{args.input}:{index}")
+            atoms.info.setdefault("family", atoms.info["name"])
+    else:
+        frames = response_molecules(seed=args.seed, n_distorted=args.distorted, max_atoms=args.max_atoms,
+                                    max_heavy=args.max_heavy)
+    if args.list:
+        split = split_families(frames)
+        test = set(split["test"])
+        for index, atoms in enumerate(frames):
+            print(f"{index:4d} {'test ' if index in test else 'train'} {atoms.info.get('charge', 0):+d} "
+                  f"{len(atoms):2d} {atoms.info.get('name')}")
+        return 0
+    settings = DFTSettings(functional=args.functional, basis=args.basis, grid_level=args.grid_level,
+                           conv_tol=args.conv_tol, grid_response=False)
+    summary = label_response_file(frames, args.output, settings, field_step=args.field_step,
+                                  esp=not args.no_esp, threads=args.threads)
+    print(f"{settings.method}: labelled {summary['labelled']}, skipped {summary['skipped']}, failed "
+          f"{summary['failed']}; wall {summary['wall_s']:.1f} s, DFT {summary['dft_wall_s']:.1f} s")
+    for index, message in summary["failures"]:
+        print(f"  structure {index}: {message}")
+    if args.prune:
+        from ..data_generation.response import prune_response_file
+
+        dropped = prune_response_file(args.output, frames, settings, args.field_step)
+        print(f"pruned {dropped} frames not in the structure list")
+    return 1 if summary["failed"] else 0

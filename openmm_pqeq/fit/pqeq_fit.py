@@ -1,0 +1,412 @@
+"""Refine per-element PQEq parameters against DFT response data (issue 7).
+
+Targets, per isolated structure of a response file (:mod:`openmm_pqeq.data_generation.response`):
+
+- ``dipole``: the zero-field dipole vector (debye); through the charges and shells, so its
+  derivatives with respect to the parameters use the implicit function theorem
+  (:mod:`openmm_pqeq.electrostatics.implicit`);
+- ``polarizability``: the tensor (a.u., bohr³), PQEq's analytic α = M K_c⁻¹ Mᵀ at zero field
+  (DFT: central finite fields);
+- ``field_energy``: E(±F ê) − E(0) along x, y, z (meV; exact parameter derivatives by the
+  envelope theorem);
+- ``esp``: the electrostatic potential on the points of the file (V).
+
+Loss = Σ_k w_k · mean_k(((pred − ref) / s_k)²) + ρ Σ θ² over the training structures, with
+weights w_k, scales s_k and a small pull ρ of the raw parameters θ toward the tables.  The
+split is by structure family (distorted copies go with their parent), seeded; the test
+structures are never used in the fit (they are only evaluated).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..electrostatics import PQEq
+from ..electrostatics.implicit import analytic_polarizability, electrostatic_potential
+from ..electrostatics.parameters import element_parameters
+from ..elements import SYMBOLS
+from ..units import BOHR_TO_ANGSTROM
+
+#: e·Å in debye.
+EA_TO_DEBYE: float = 1.0 / 0.20819433622621247
+#: Å³ in bohr³.
+A3_TO_AU: float = 1.0 / BOHR_TO_ANGSTROM ** 3
+TARGETS = ("dipole", "polarizability", "field_energy", "esp")
+
+
+@dataclass
+class FitConfig:
+    """Configuration of ``openmm-pqeq fit-pqeq`` (YAML keys = field names)."""
+
+    #: Response data file (extxyz from ``openmm-pqeq label-response``).
+    data: str = "examples/data/response_pbe.extxyz"
+    #: Tabulated parameter set to start from (the refined set is this set with the fitted entries replaced).
+    start: str = "reaxnet"
+    #: Which parameters of which elements are free (see openmm_pqeq.electrostatics.trainable), with bounds.
+    trainable: Dict[str, Any] = field(default_factory=lambda: {"chi": "all", "J": "all", "R": "all", "Ks": "all"})
+    #: Weights of the targets (0 switches one off).
+    weights: Dict[str, float] = field(default_factory=lambda: {"dipole": 1.0, "polarizability": 1.0,
+                                                               "field_energy": 1.0, "esp": 0.5})
+    #: Error scales: dipole debye, polarizability bohr³, field energy meV, ESP volt.
+    scales: Dict[str, float] = field(default_factory=lambda: {"dipole": 0.1, "polarizability": 1.0,
+                                                              "field_energy": 2.0, "esp": 0.1})
+    #: Pull of the raw parameters toward the table (× Σ θ²).
+    regularization: float = 1e-3
+    #: Test split: fraction of structure families, seed (never used for fitting).
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    #: Optimizer: "adam" (full batch) or "lbfgs".
+    optimizer: str = "adam"
+    lr: float = 0.05
+    epochs: int = 100
+    #: Keep the parameters of the epoch with the lowest training loss.
+    keep_best: bool = True
+    #: Output: the refined set (JSON), its name, and a metrics file next to it.
+    output: str = "runs/pqeq_fit/pqeq-refined.json"
+    name: str = "pqeq-refined"
+    #: PQEq solver tolerances (physical mode).
+    charge_tolerance: float = 1e-8
+    shell_tolerance: float = 1e-7
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any], base_dir: Union[str, Path, None] = None) -> "FitConfig":
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"unknown fit-pqeq configuration keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+        config = cls()
+        for key, value in values.items():
+            if key in ("weights", "scales"):
+                bad = set(value) - set(TARGETS)
+                if bad:
+                    raise ValueError(f"unknown targets {sorted(bad)} in {key}; allowed: {list(TARGETS)}")
+                merged = dict(getattr(config, key))
+                merged.update({k: float(v) for k, v in value.items()})
+                value = merged
+            setattr(config, key, value)
+        if config.optimizer not in ("adam", "lbfgs"):
+            raise ValueError(f"optimizer is {config.optimizer!r}; options are 'adam', 'lbfgs'")
+        if not 0 <= config.test_fraction < 1:
+            raise ValueError(f"test_fraction must be in [0, 1), got {config.test_fraction}")
+        if base_dir is not None:
+            for key in ("data", "output"):
+                path = Path(getattr(config, key))
+                if not path.is_absolute():
+                    setattr(config, key, str(Path(base_dir) / path))
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path]) -> "FitConfig":
+        import yaml
+
+        with open(path) as handle:
+            values = yaml.safe_load(handle) or {}
+        return cls.from_dict(values, base_dir=Path(path).parent)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return copy.deepcopy(dataclasses.asdict(self))
+
+
+@dataclass
+class Structure:
+    """One response reference structure as tensors (Å, e, V/Å)."""
+
+    name: str
+    positions: torch.Tensor
+    numbers: torch.Tensor
+    charge: float
+    dipole: torch.Tensor  # (3,) e·Å
+    polarizability: torch.Tensor  # (3, 3) Å³
+    field_step: float  # V/Å
+    field_energies: torch.Tensor  # (6,) eV
+    esp_points: torch.Tensor  # (M, 3) Å
+    esp_values: torch.Tensor  # (M,) V
+
+
+def load_structures(path: Union[str, Path]) -> List[Structure]:
+    """Structures of a response file (see :func:`openmm_pqeq.data_generation.response.read_response`)."""
+    from ..data_generation.response import read_response
+
+    out = []
+    for atoms in read_response(str(path)):
+        info = atoms.info
+        t = lambda v: torch.as_tensor(np.asarray(v, dtype=float), dtype=torch.float64)  # noqa: E731
+        out.append(Structure(
+            name=str(info.get("name", atoms.get_chemical_formula())),
+            positions=t(atoms.get_positions()), numbers=torch.as_tensor(atoms.get_atomic_numbers(), dtype=torch.long),
+            charge=float(info.get("charge", 0)), dipole=t(info["dipole"]), polarizability=t(info["polarizability"]),
+            field_step=float(info["field_step"]), field_energies=t(info["field_energies"]),
+            esp_points=t(info.get("esp_points", np.zeros((0, 3)))), esp_values=t(info.get("esp_values", np.zeros(0))),
+        ))
+        out[-1].family = str(info.get("family", out[-1].name))  # type: ignore[attr-defined]
+    return out
+
+
+def split(structures: Sequence[Structure], test_fraction: float, seed: int) -> Dict[str, List[int]]:
+    """Seeded split by family (:func:`openmm_pqeq.data_generation.response.split_families`)."""
+    from ..data_generation.response import split_families
+
+    class _Frame:
+        def __init__(self, s):
+            self.info = {"family": getattr(s, "family", s.name), "name": s.name}
+
+    return split_families([_Frame(s) for s in structures], test_fraction=test_fraction, seed=seed)
+
+
+def build_pqeq(elements: Sequence[Union[str, int]], params: str = "reaxnet", trainable: Optional[dict] = None,
+               charge_tolerance: float = 1e-8, shell_tolerance: float = 1e-7) -> PQEq:
+    """A physical-mode PQEq for isolated structures with (optionally) freed parameters."""
+    return PQEq(sorted({int(z) for z in elements}), params=params, mode="physical", trainable=trainable,
+                charge_tolerance=charge_tolerance, shell_tolerance=shell_tolerance, on_failure="warn",
+                predictor_order=0, max_iterations=500)
+
+
+def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[str, torch.Tensor]:
+    """PQEq predictions for one structure: ``dipole`` (3,) e·Å, ``polarizability`` (3, 3) Å³,
+    ``field_energies`` (6,) eV, ``esp`` (M,) V; differentiable in the freed parameters."""
+    zero = torch.zeros(3, dtype=torch.float64)
+    pqeq.reset()
+    out = pqeq(s.positions, s.numbers, None, zero, s.charge)
+    q, d = out["charges"], out["shell_displacements"]
+    p = pqeq.atom_parameters(s.numbers, torch.float64)
+    result: Dict[str, torch.Tensor] = {"dipole": out["dipole"]}
+    converged = bool(out["converged"])
+    if "polarizability" in targets:
+        result["polarizability"] = analytic_polarizability(pqeq, s.positions, q, d, p)
+    if "field_energy" in targets:
+        energies = []
+        saved = pqeq.n_trainable
+        pqeq.n_trainable = 0  # energies: envelope theorem, no implicit solution needed
+        try:
+            for axis in range(3):
+                for sign in (1.0, -1.0):
+                    f = torch.zeros(3, dtype=torch.float64)
+                    f[axis] = sign * s.field_step
+                    # warm start: the last solution (zero field or the previous field)
+                    out_f = pqeq(s.positions, s.numbers, None, f, s.charge)
+                    converged = converged and bool(out_f["converged"])
+                    energies.append(out_f["energy"] - out["energy"])
+        finally:
+            pqeq.n_trainable = saved
+        result["field_energies"] = torch.stack(energies)
+    if "esp" in targets and s.esp_points.shape[0] > 0:
+        result["esp"] = electrostatic_potential(s.esp_points, s.positions, q, d, p)
+    result["converged"] = torch.tensor(converged)
+    return result
+
+
+def structure_errors(pred: Dict[str, torch.Tensor], s: Structure) -> Dict[str, torch.Tensor]:
+    """Signed errors in report units: dipole (3,) D, polarizability (3, 3) a.u., field energies (6,) meV, ESP (M,) V."""
+    err: Dict[str, torch.Tensor] = {"dipole": (pred["dipole"] - s.dipole) * EA_TO_DEBYE}
+    if "polarizability" in pred:
+        err["polarizability"] = (pred["polarizability"] - s.polarizability) * A3_TO_AU
+    if "field_energies" in pred:
+        err["field_energy"] = (pred["field_energies"] - s.field_energies) * 1000.0
+    if "esp" in pred:
+        err["esp"] = pred["esp"] - s.esp_values
+    return err
+
+
+def loss_terms(pqeq: PQEq, structures: Sequence[Structure], weights: Dict[str, float],
+               scales: Dict[str, float]) -> Dict[str, torch.Tensor]:
+    """Mean squared scaled error of each target over ``structures`` and their weighted sum ``loss``."""
+    targets = [k for k in TARGETS if weights.get(k, 0.0) > 0]
+    sums: Dict[str, torch.Tensor] = {}
+    counts: Dict[str, int] = {}
+    converged = True
+    for s in structures:
+        pred = predict(pqeq, s, targets)
+        converged = converged and bool(pred["converged"])
+        err = structure_errors(pred, s)
+        for key, value in err.items():
+            if weights.get(key, 0.0) <= 0:
+                continue
+            term = ((value / scales[key]) ** 2).sum()
+            sums[key] = sums[key] + term if key in sums else term
+            counts[key] = counts.get(key, 0) + value.numel()
+    out = {key: sums[key] / counts[key] for key in sums}
+    total = torch.zeros((), dtype=torch.float64)
+    for key, value in out.items():
+        total = total + weights[key] * value
+    out["loss"] = total
+    out["converged"] = torch.tensor(converged)
+    return out
+
+
+def metrics(pqeq: PQEq, structures: Sequence[Structure]) -> Dict[str, float]:
+    """Report metrics: MAE of the isotropic polarizability (a.u.), of the dipole magnitude (D),
+    of the field-response energies (meV), RMSE of the ESP (V), and the counts."""
+    a_iso, mu, fe, esp = [], [], [], []
+    with torch.no_grad():
+        saved = pqeq.n_trainable
+        pqeq.n_trainable = 0
+        try:
+            for s in structures:
+                pred = predict(pqeq, s)
+                a_iso.append(abs(float(torch.trace(pred["polarizability"]) - torch.trace(s.polarizability))) / 3 * A3_TO_AU)
+                mu.append(abs(float(torch.linalg.norm(pred["dipole"]) - torch.linalg.norm(s.dipole))) * EA_TO_DEBYE)
+                fe.extend((1000.0 * (pred["field_energies"] - s.field_energies)).abs().tolist())
+                if "esp" in pred:
+                    esp.extend(((pred["esp"] - s.esp_values) ** 2).tolist())
+        finally:
+            pqeq.n_trainable = saved
+    return {"n_structures": len(structures),
+            "polarizability_iso_mae_au": float(np.mean(a_iso)) if a_iso else float("nan"),
+            "dipole_magnitude_mae_debye": float(np.mean(mu)) if mu else float("nan"),
+            "field_energy_mae_meV": float(np.mean(fe)) if fe else float("nan"),
+            "esp_rmse_V": float(math.sqrt(np.mean(esp))) if esp else float("nan")}
+
+
+def refined_table(pqeq: PQEq, start: str) -> Dict[str, Dict[str, Any]]:
+    """Full parameter table: ``start`` for every element, the freed entries replaced."""
+    from ..electrostatics.parameters import _set
+
+    base = copy.deepcopy(_set(start)["elements"])
+    tables = {"chi": pqeq.table_chi, "J": pqeq.table_J, "Ks": pqeq.table_Ks,
+              "R": torch.tensor([element_parameters(start, z).R if float(pqeq.table_supported[z]) > 0 else 0.0
+                                 for z in range(pqeq.table_chi.shape[0])], dtype=torch.float64)}
+    for symbol, values in pqeq.trainable_parameters.values(tables).items():
+        base[symbol].update({k: float(v) for k, v in values.items()})
+    return base
+
+
+def _relative(path: str) -> str:
+    import os
+
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def _relative_paths(values: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: (_relative(v) if k in ("data", "output") else v) for k, v in values.items()}
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
+    """Run a fit; write the refined set (JSON with provenance and metrics) to ``config.output``.
+
+    Returns the result dict (also written): ``set`` (name, citation, provenance, elements) and
+    ``metrics`` {"tabulated": {split: ...}, "refined": {split: ...}}."""
+    torch.manual_seed(config.seed)
+    structures = load_structures(config.data)
+    parts = split(structures, config.test_fraction, config.split_seed)
+    train = [structures[k] for k in parts["train"]]
+    test = [structures[k] for k in parts["test"]]
+    elements = sorted({int(z) for s in structures for z in s.numbers.tolist()})
+    pqeq = build_pqeq(elements, config.start, config.trainable, config.charge_tolerance, config.shell_tolerance)
+    params = list(pqeq.trainable_parameters.parameters())
+    if not params:
+        raise ValueError("no PQEq parameter is free: list elements under `trainable`")
+    log(f"fit-pqeq: {len(train)} training and {len(test)} test structures from {config.data}; "
+        f"{sum(p.numel() for p in params)} free parameters, start {config.start!r}")
+    before = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
+    log("tabulated: " + json.dumps(before))
+
+    def closure_value():
+        terms = loss_terms(pqeq, train, config.weights, config.scales)
+        reg = sum((p * p).sum() for p in params)
+        return terms, terms["loss"] + config.regularization * reg
+
+    if config.optimizer == "adam":
+        optimizer = torch.optim.Adam(params, lr=config.lr)
+    else:
+        optimizer = torch.optim.LBFGS(params, lr=config.lr, max_iter=5, history_size=20,
+                                      line_search_fn="strong_wolfe")
+    history = []
+    rejected = 0
+    best = (float("inf"), [p.detach().clone() for p in params])
+    bar = range(config.epochs)
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(bar, desc="fit-pqeq", unit="epoch")
+    start_time = time.perf_counter()
+    for epoch in bar:
+        record: Dict[str, float] = {}
+
+        def closure():
+            optimizer.zero_grad()
+            terms, total = closure_value()
+            total.backward()
+            record.clear()
+            record.update({k: float(v.detach()) for k, v in terms.items()})
+            record["total"] = float(total.detach())
+            return total
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # non-converged solves: handled below
+            if config.optimizer == "adam":
+                closure()
+                ok = record["converged"] > 0.5 and math.isfinite(record["total"])
+                if ok and record["total"] < best[0]:
+                    best = (record["total"], [p.detach().clone() for p in params])
+                if ok:
+                    optimizer.step()
+            else:
+                optimizer.step(closure)
+                ok = record["converged"] > 0.5 and math.isfinite(record["total"])
+                if ok and record["total"] < best[0]:
+                    best = (record["total"], [p.detach().clone() for p in params])
+        if not ok:
+            # a PQEq solve failed (the parameters made the energy non-convex for some structure):
+            # back to the best parameters, fresh optimizer state, half the step size
+            rejected += 1
+            with torch.no_grad():
+                for p, value in zip(params, best[1]):
+                    p.copy_(value)
+            lr = optimizer.param_groups[0]["lr"] * 0.5
+            optimizer = (torch.optim.Adam(params, lr=lr) if config.optimizer == "adam" else
+                         torch.optim.LBFGS(params, lr=lr, max_iter=5, history_size=20, line_search_fn="strong_wolfe"))
+            log(f"epoch {epoch}: a PQEq solve did not converge; back to the best parameters, lr {lr:.3g}")
+        history.append({"epoch": epoch, "accepted": ok, **record})
+        if progress:
+            bar.set_postfix(loss=f"{record['total']:.4g}")  # type: ignore[attr-defined]
+    if config.keep_best:
+        with torch.no_grad():
+            for p, value in zip(params, best[1]):
+                p.copy_(value)
+    after = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
+    log("refined:   " + json.dumps(after))
+    elements_table = refined_table(pqeq, config.start)
+    result = {
+        "format": "openmm_pqeq.pqeq_parameter_set",
+        "name": config.name,
+        "citation": (f"{config.start} set refined against PBE/def2-SVPD response data (dipoles, polarizabilities, "
+                     "field energies, electrostatic potentials) with openmm-pqeq fit-pqeq (issue 7)"),
+        "provenance": {"config": _relative_paths(config.to_dict()), "start": config.start,
+                       "data": _relative(config.data), "data_sha256": _sha256(config.data),
+                       "command": "openmm-pqeq fit-pqeq CONFIG (examples/fit_pqeq.yaml)",
+                       "n_train": len(train), "n_test": len(test),
+                       "test_structures": [s.name for s in test],
+                       "free": {k: [SYMBOLS[z] for z in v] for k, v in pqeq.trainable_parameters.spec.items()},
+                       "bounds": pqeq.trainable_parameters.bounds,
+                       "fit_wall_s": round(time.perf_counter() - start_time, 1),
+                       "final_loss": best[0], "rejected_steps": rejected},
+        "metrics": {"tabulated": before, "refined": after},
+        "history": history,
+        "elements": elements_table,
+    }
+    path = Path(config.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return result
