@@ -28,9 +28,14 @@ install: $(STAMP) $(OPS_STAMP)
 test: install
 	$(PY) -m pytest -q tests
 
-# Until the MD demo ships (issue 5), the demo computes PQEq charges of the shipped LiPON cell.
+# Field-driven MD of a periodic water box with the shipped water-demo model: equilibrate, run
+# without field, switch 0.25 V/Å on along z, run again; writes demo-output/ (trajectory.dcd,
+# final.pdb, charges.txt with per-frame charges and dipole, thermo.csv, polarization.png).
+DEMO_MOLECULES ?= 256
+DEMO_STEPS     ?= 200
 demo: install
-	$(VENV)/bin/openmm-pqeq evaluate examples/data/Li2PO2N.cif --mode reaxnet --params reaxnet
+	$(VENV)/bin/openmm-pqeq md --model water-demo --molecules $(DEMO_MOLECULES) --field 0 0 0.25 \
+		--equilibration-steps 100 --steps $(DEMO_STEPS) --report-interval 10 --output demo-output
 
 bench: install
 	$(PY) benchmarks/run_all.py

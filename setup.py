@@ -150,6 +150,7 @@ setup(
     },
     entry_points={
         "console_scripts": ["openmm-pqeq = openmm_pqeq.cli.main:main"],
-        "openmmml.potentials": ["pqeq = openmm_pqeq.integrations.openmmml_plugin:PQEqPotentialImplFactory"],
+        "openmmml.potentials": ["pqeq = openmm_pqeq.integrations.openmmml_plugin:PQEqPotentialImplFactory",
+                                "pqeq-water-demo = openmm_pqeq.integrations.openmmml_plugin:PQEqPotentialImplFactory"],
     },
 )

@@ -6,7 +6,20 @@ at load time)::
     {"format": "openmm_pqeq.model", "format_version": 1,
      "config": {...},          # build_model() input: elements, e0 / pqeq / d3 settings
      "state_dict": {...},      # weights and parameter tables (D3 reference data included)
-     "metadata": {...}}        # units, versions, creation date, provenance, description
+     "metadata": {...}}        # units, versions, creation date, provenance, description,
+                               # "learnable": names of the learned entries of state_dict
+
+Loading is strict only where it must be, so a file keeps loading when the code changes how it
+derives non-learnable buffers (see :func:`state_kind`):
+
+- *learned* entries (every ``nn.Parameter``, and all persistent E0 state: its weights and the
+  fitted per-species shift and scale) must all be in the file, with the right shapes; a file
+  missing one, or carrying a learned entry this code does not have, is an error;
+- *tables* (buffers named ``table_*``, e.g. PQEq parameter tables, and the D3 reference data)
+  are restored when the file has them (the model keeps the physics it was trained with) and
+  rebuilt from the configuration when it does not;
+- every other buffer is *derived*: rebuilt from the configuration; the file's copy, if any, and
+  unknown derived entries are ignored.
 
 Shipped models are addressed by name (``KNOWN_MODELS``); any other argument is a path.
 """
@@ -50,6 +63,20 @@ def resolve_model_path(model: Union[str, Path]) -> Path:
     return path
 
 
+def state_kind(model: torch.nn.Module, key: str) -> str:
+    """How :func:`load_model` treats state-dict entry ``key`` of ``model``: ``"learned"``
+    (strict), ``"table"`` (restored when present) or ``"derived"`` (rebuilt from the config)."""
+    from .dispersion import D3Dispersion
+
+    owner_name, _, leaf = key.rpartition(".")
+    if key in dict(model.named_parameters()) or owner_name.split(".")[0] == "e0":
+        return "learned"
+    owner = model.get_submodule(owner_name) if owner_name else model
+    if leaf.startswith("table_") or isinstance(owner, D3Dispersion):
+        return "table"
+    return "derived"
+
+
 def model_weights(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
     """The state dict of ``model`` on the CPU without run-time state (warm starts)."""
     return {k: v.detach().cpu() for k, v in model.state_dict().items() if k.split(".")[-1] not in _TRANSIENT}
@@ -73,7 +100,11 @@ def save_model(model: PQEqModel, path: Union[str, Path], provenance: Optional[Di
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "description": description,
             "provenance": provenance or {},
-            "custom_ops": False,
+            # whether the saved model ran PQEq's compiled operators; not a requirement: load_model
+            # rebuilds the model, which uses them when they are loaded and the same-result PyTorch
+            # fallback otherwise (a TorchScript copy records its choice in PQEq.uses_custom_ops)
+            "custom_ops": bool(model.pqeq is not None and model.pqeq.uses_custom_ops),
+            "learnable": sorted(k for k in state if state_kind(model, k) == "learned"),
         },
     }
     path = Path(path)
@@ -109,10 +140,23 @@ def load_model(model: Union[str, Path]) -> PQEqModel:
     """
     payload = read_model_file(model)
     built = build_model(payload["config"])
-    missing, unexpected = built.load_state_dict(payload["state_dict"], strict=False)
-    missing = [k for k in missing if k.split(".")[-1] not in _TRANSIENT]
-    if missing or unexpected:
-        raise ValueError(f"model file {model} does not match its configuration (missing: {missing[:5]}, "
-                         f"unexpected: {unexpected[:5]}): it is corrupted or was written by another version")
+    stored = payload["state_dict"]
+    own = {k: v for k, v in built.state_dict().items() if k.split(".")[-1] not in _TRANSIENT}
+    kinds = {k: state_kind(built, k) for k in own}
+    learned = {k for k, kind in kinds.items() if kind == "learned"}
+    # entries the file marks as learned (older files: anything under e0) that this code lacks
+    marked = payload["metadata"].get("learnable")
+    file_learned = set(marked) if marked is not None else {k for k in stored if k.split(".")[0] == "e0"}
+    missing = sorted(learned - set(stored))
+    unknown = sorted(k for k in file_learned & set(stored) if k not in learned)
+    if missing or unknown:
+        raise ValueError(f"model file {model} does not match its configuration: learnable weights missing from the "
+                         f"file: {missing[:5]}; learnable weights in the file that this openmm_pqeq does not have: "
+                         f"{unknown[:5]}. It is corrupted or was written by an incompatible version")
+    restore = {k: stored[k] for k in own if k in stored and kinds[k] != "derived"}
+    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in restore.items() if v.shape != own[k].shape]
+    if wrong:
+        raise ValueError(f"model file {model} does not match its configuration: shapes differ for {wrong[:5]}")
+    built.load_state_dict(restore, strict=False)
     built.eval()
     return built

@@ -1,0 +1,62 @@
+"""The shipped water-demo model: loads by name, gives sane water energies and runs MD."""
+
+import numpy as np
+import pytest
+import torch
+
+from openmm_pqeq.io import known_models, load_model, resolve_model_path
+from openmm_pqeq.model import energy_forces_stress
+
+MONOMER = np.array([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0]])
+
+
+#: The S22 water dimer (MP2 geometry, O-O 2.91 Å); its PBE binding energy is about -0.21 eV.
+DIMER = np.array([[-1.551, -0.1145, 0.0], [-1.9343, 0.7625, 0.0], [-0.5997, 0.0407, 0.0],
+                  [1.3506, 0.1115, 0.0], [1.6804, -0.3737, -0.7586], [1.6804, -0.3737, 0.7586]])
+
+
+def test_shipped_entry():
+    entry = known_models()["water-demo"]
+    assert entry["file"] == "water-demo.pt" and entry["description"]
+    assert {"data", "config", "epochs", "test_errors"} <= set(entry["provenance"])
+    path = resolve_model_path("water-demo")
+    assert path.is_file() and path.stat().st_size < 5e6
+
+
+def test_water_demo_dimer():
+    model = load_model("water-demo")
+    numbers = torch.tensor([8, 1, 1, 8, 1, 1])
+    zero = torch.zeros(3, dtype=torch.float64)
+    dimer = energy_forces_stress(model, torch.tensor(DIMER), numbers, None, zero)
+    monomer = energy_forces_stress(model, torch.tensor(MONOMER), numbers[:3], None, zero)
+    assert torch.isfinite(dimer["energy"]) and torch.isfinite(dimer["forces"]).all()
+    binding = float(dimer["energy"] - 2 * monomer["energy"])
+    assert -0.6 < binding < -0.05  # eV; PBE gives about -0.2 eV for the water dimer
+    assert float(dimer["forces"].abs().max()) < 5.0
+    assert abs(float(dimer["charges"].sum())) < 1e-8
+
+
+def test_water_demo_md(tmp_path):
+    from openmm_pqeq.integrations.reporters import read_charges
+    from openmm_pqeq.md import MDSettings, run_water_field_md
+
+    settings = MDSettings(n_molecules=8, field_V_per_A=(0.0, 0.0, 0.25), equilibration_steps=2,
+                          steps_without_field=4, steps_with_field=4, report_interval=2, platform="Reference")
+    summary = run_water_field_md("water-demo", tmp_path, settings, progress=False)
+    frames = read_charges(tmp_path / "charges.txt")
+    assert len(frames["step"]) == 4 and np.isfinite(frames["charges_e"]).all()
+    assert np.abs(frames["charges_e"].reshape(4, -1, 3).sum(-1)).max() < 1e-6
+    assert summary["atoms"] == frames["charges_e"].shape[1] and np.isfinite(summary["seconds_per_step"])
+
+
+def test_openmm_ml_name():
+    from openmm import app
+    from openmmml import MLPotential
+
+    topology = app.Topology()
+    chain = topology.addChain()
+    residue = topology.addResidue("HOH", chain)
+    for name, element in (("O", app.element.oxygen), ("H1", app.element.hydrogen), ("H2", app.element.hydrogen)):
+        topology.addAtom(name, element, residue)
+    system = MLPotential("pqeq-water-demo").createSystem(topology, chargeGroups="molecules")
+    assert system.getNumParticles() == 3 and system.getNumForces() >= 1
