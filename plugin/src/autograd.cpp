@@ -34,6 +34,28 @@ at::Tensor call_backward(const at::Tensor& vec, const at::Tensor& exponents, con
     return op.call(vec, exponents, edge_i, edge_j, qc, qs, d, method, beta, coulomb, taper, cutoff);
 }
 
+// What both backward passes need: the pair inputs and the kernel settings.
+void save_pair_inputs(AutogradContext* ctx, const at::Tensor& vec, const at::Tensor& exponents,
+                      const at::Tensor& edge_i, const at::Tensor& edge_j, const at::Tensor& qc, const at::Tensor& qs,
+                      const at::Tensor& d, int64_t method, double beta, double coulomb, double taper, double cutoff) {
+    ctx->save_for_backward({vec, exponents, edge_i, edge_j, qc, qs, d});
+    ctx->saved_data["method"] = method;
+    ctx->saved_data["beta"] = beta;
+    ctx->saved_data["coulomb"] = coulomb;
+    ctx->saved_data["taper"] = taper;
+    ctx->saved_data["cutoff"] = cutoff;
+}
+
+// dE/dvec (P, 3) times the incoming gradient, from the inputs saved by save_pair_inputs.
+at::Tensor vec_gradient(AutogradContext* ctx, const variable_list& grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    auto grad_vec = call_backward(saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], saved[6],
+                                  ctx->saved_data["method"].toInt(), ctx->saved_data["beta"].toDouble(),
+                                  ctx->saved_data["coulomb"].toDouble(), ctx->saved_data["taper"].toDouble(),
+                                  ctx->saved_data["cutoff"].toDouble());
+    return grad_vec.mul(grad_outputs[0]);
+}
+
 class PairEnergy : public torch::autograd::Function<PairEnergy> {
    public:
     static variable_list forward(AutogradContext* ctx, const at::Tensor& vec, const at::Tensor& exponents,
@@ -45,22 +67,12 @@ class PairEnergy : public torch::autograd::Function<PairEnergy> {
                           "pair_energy: gradients by exponents, charges or shell displacements are not implemented "
                           "(only by vec); pass constants");
         at::AutoDispatchBelowADInplaceOrView guard;
-        ctx->save_for_backward({vec, exponents, edge_i, edge_j, qc, qs, d});
-        ctx->saved_data["method"] = method;
-        ctx->saved_data["beta"] = beta;
-        ctx->saved_data["coulomb"] = coulomb;
-        ctx->saved_data["taper"] = taper;
-        ctx->saved_data["cutoff"] = cutoff;
+        save_pair_inputs(ctx, vec, exponents, edge_i, edge_j, qc, qs, d, method, beta, coulomb, taper, cutoff);
         return {call_energy(vec, exponents, edge_i, edge_j, qc, qs, d, method, beta, coulomb, taper, cutoff)};
     }
 
     static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-        auto saved = ctx->get_saved_variables();
-        auto grad_vec = call_backward(saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], saved[6],
-                                      ctx->saved_data["method"].toInt(), ctx->saved_data["beta"].toDouble(),
-                                      ctx->saved_data["coulomb"].toDouble(), ctx->saved_data["taper"].toDouble(),
-                                      ctx->saved_data["cutoff"].toDouble());
-        grad_vec = grad_vec.mul(grad_outputs[0]);
+        auto grad_vec = vec_gradient(ctx, grad_outputs);
         return {grad_vec, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
                 at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     }
@@ -80,12 +92,7 @@ class PairEnergyKnown : public torch::autograd::Function<PairEnergyKnown> {
                           "pair_energy_known: gradients by energy, exponents, charges or shell displacements are not "
                           "implemented (only by vec); pass constants");
         at::AutoDispatchBelowADInplaceOrView guard;
-        ctx->save_for_backward({vec, exponents, edge_i, edge_j, qc, qs, d});
-        ctx->saved_data["method"] = method;
-        ctx->saved_data["beta"] = beta;
-        ctx->saved_data["coulomb"] = coulomb;
-        ctx->saved_data["taper"] = taper;
-        ctx->saved_data["cutoff"] = cutoff;
+        save_pair_inputs(ctx, vec, exponents, edge_i, edge_j, qc, qs, d, method, beta, coulomb, taper, cutoff);
         static auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("openmm_pqeq::pair_energy_known", "")
                              .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
@@ -96,12 +103,7 @@ class PairEnergyKnown : public torch::autograd::Function<PairEnergyKnown> {
     }
 
     static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-        auto saved = ctx->get_saved_variables();
-        auto grad_vec = call_backward(saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], saved[6],
-                                      ctx->saved_data["method"].toInt(), ctx->saved_data["beta"].toDouble(),
-                                      ctx->saved_data["coulomb"].toDouble(), ctx->saved_data["taper"].toDouble(),
-                                      ctx->saved_data["cutoff"].toDouble());
-        grad_vec = grad_vec.mul(grad_outputs[0]);
+        auto grad_vec = vec_gradient(ctx, grad_outputs);
         return {at::Tensor(), grad_vec, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
                 at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     }
