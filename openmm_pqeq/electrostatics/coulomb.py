@@ -35,11 +35,12 @@ import torch
 
 from .. import ops
 from .._torchscript import constant
+from ..neighbors import pair_vectors
 from .backends import CustomOpKernels, TorchKernels
 from .ewald import EwaldReciprocal
+from .kernels import safe_norm
 from .pme import PMEReciprocal
-from .realspace import (METHOD_DIRECT, METHOD_EWALD, METHOD_TAPERED, erf_over_r_and_derivative, pair_kernel,
-                        screening)
+from .realspace import METHOD_DIRECT, METHOD_EWALD, METHOD_TAPERED, erf_over_r_and_derivative
 
 _METHODS = {"direct": METHOD_DIRECT, "ewald": METHOD_EWALD, "tapered": METHOD_TAPERED}
 
@@ -101,11 +102,6 @@ class GaussianCoulomb(torch.nn.Module):
         self.kernels = CustomOpKernels() if use_custom_ops else TorchKernels()
         self.uses_custom_ops: bool = bool(use_custom_ops)
 
-    # ------------------------------------------------------------ kernels
-    def _real_kernel(self, r: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """Real-space pair kernel (eV/e²) at distances ``r`` (Å) with screening ``alpha``."""
-        return pair_kernel(r, alpha, self.method_code, self.beta, self.coulomb_constant, self.taper_cutoff)[0]
-
     def _reciprocal_potential(
         self, positions: torch.Tensor, charges: torch.Tensor, cell: torch.Tensor
     ) -> torch.Tensor:
@@ -137,9 +133,7 @@ class GaussianCoulomb(torch.nn.Module):
         ``real_space_energy`` (), when given, is the value of the real-space pair sum at these
         charges and shells (:meth:`site_gradients` returns it): the pair loop then runs only in
         the backward pass (compiled operators; the PyTorch back end recomputes it)."""
-        vec = positions.index_select(0, edge_j) - positions.index_select(0, edge_i)
-        if cell is not None:
-            vec = vec + shifts @ cell
+        vec = pair_vectors(positions, cell, edge_i, edge_j, shifts)
         if real_space_energy is None:
             energy = self.kernels.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
                                               shell_displacements, self.method_code, self.beta,
@@ -155,43 +149,9 @@ class GaussianCoulomb(torch.nn.Module):
             energy = energy + (charges * self._reciprocal_potential(sites, charges, cell)).sum()
             # remove the excluded same-atom core-shell pair from the reciprocal sum
             f, _ = erf_over_r_and_derivative(torch.full_like(core_charges, self.beta),
-                                             _safe_norm(shell_displacements))
+                                             safe_norm(shell_displacements))
             energy = energy - self.coulomb_constant * (core_charges * shell_charges * f).sum()
         return energy
-
-    def core_pair_kernel(
-        self,
-        positions: torch.Tensor,
-        exponents: torch.Tensor,
-        cell: Optional[torch.Tensor],
-        edge_i: torch.Tensor,
-        edge_j: torch.Tensor,
-        shifts: torch.Tensor,
-    ) -> torch.Tensor:
-        """Real-space core–core kernel (n_pairs,) eV/e², cached for the charge-solve mat-vec."""
-        vec = positions.index_select(0, edge_j) - positions.index_select(0, edge_i)
-        if cell is not None:
-            vec = vec + shifts @ cell
-        return self._real_kernel(_safe_norm(vec), screening(exponents, edge_i, edge_j))
-
-    def core_potential(
-        self,
-        charges: torch.Tensor,
-        positions: torch.Tensor,
-        cell: Optional[torch.Tensor],
-        edge_i: torch.Tensor,
-        edge_j: torch.Tensor,
-        pair_kernel: torch.Tensor,
-    ) -> torch.Tensor:
-        """Potential (N, c) V at the cores due to charges (N, c) e on the cores alone.
-
-        This is the Coulomb block of the charge Hessian, ``∂²E/∂q_i∂q_j``, applied to
-        ``charges``: the mat-vec of the matrix-free charge solve (memory O(N))."""
-        potential = self.kernels.matvec(pair_kernel, edge_i, edge_j, charges)
-        if self.method == "ewald":
-            assert cell is not None
-            potential = potential + 2.0 * self._reciprocal_potential(positions, charges, cell)
-        return potential
 
     # ------------------------------------------------- solver (fixed positions)
     def setup(
@@ -210,9 +170,7 @@ class GaussianCoulomb(torch.nn.Module):
         (Ewald) or the mesh, influence function and core stencils (PME)."""
         with torch.no_grad():
             pos = constant(positions)
-            vec = pos.index_select(0, edge_j) - pos.index_select(0, edge_i)
-            if cell is not None:
-                vec = vec + shifts @ constant(cell)
+            vec = pair_vectors(pos, cell, edge_i, edge_j, shifts)
             cache: Dict[str, torch.Tensor] = {"vec": vec}
             if self.method == "tapered":
                 cache["kernel"] = self.kernels.core_kernel(vec, exponents, edge_i, edge_j, self.method_code,
@@ -475,17 +433,11 @@ class GaussianCoulomb(torch.nn.Module):
                 phi_c = phi_c + corr[: qc.shape[0]]
                 phi_s = phi_s + corr[qc.shape[0]:]
                 # excluded same-atom core-shell pair: E -= k_e Qc Qs erf(β|d|)/|d|
-                f, df = erf_over_r_and_derivative(torch.full_like(qc, self.beta), _safe_norm(d))
+                f, df = erf_over_r_and_derivative(torch.full_like(qc, self.beta), safe_norm(d))
                 phi_c = phi_c - self.coulomb_constant * qs * f
                 phi_s = phi_s - self.coulomb_constant * qc * f
                 grad = grad - (self.coulomb_constant * qc * qs * df).unsqueeze(1) * d
         return phi_c, phi_s, grad, real_energy
-
-
-def _safe_norm(vectors: torch.Tensor) -> torch.Tensor:
-    sq = (vectors * vectors).sum(-1)
-    zero = sq == 0
-    return torch.where(zero, torch.zeros_like(sq), torch.sqrt(torch.where(zero, torch.ones_like(sq), sq)))
 
 
 def all_pairs(n_atoms: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -53,7 +53,7 @@ import torch
 
 from .._torchscript import constant
 from ..elements import SYMBOLS
-from ..neighbors import NeighborList
+from ..neighbors import NeighborList, pair_vectors
 from ..units import COULOMB_EV_A, COULOMB_EV_A_PUBLISHED
 from .constraints import group_sum, make_feasible, project_out_group_means, project_preconditioned
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
@@ -307,15 +307,15 @@ class PQEq(torch.nn.Module):
         if cell is None and self.mode == "physical":
             i, j = all_pairs(n, positions.device)
             shifts = torch.zeros((i.shape[0], 3), dtype=positions.dtype, device=positions.device)
-            self._overlap_error(i, j, safe_norm(pos.index_select(0, j) - pos.index_select(0, i)))
+            self._overlap_error(i, j, safe_norm(pair_vectors(pos, None, i, j, shifts)))
             return i, j, shifts, 0.0
         if cell is not None and self.mode == "physical":
             return self._verlet_pairs(pos, constant(cell))
         i, j, shifts = self.neighbors(positions, cell)
-        vec = pos.index_select(0, j) - pos.index_select(0, i)
+        cell0: Optional[torch.Tensor] = None
         if cell is not None:
-            vec = vec + shifts @ constant(cell)
-        dist = safe_norm(vec)
+            cell0 = constant(cell)
+        dist = safe_norm(pair_vectors(pos, cell0, i, j, shifts))
         keep = minimum_image_pairs(i, j, dist, n) & (dist < self.cutoff)
         i, j, shifts, dist = i[keep], j[keep], shifts[keep], dist[keep]
         self._overlap_error(i, j, dist)
@@ -337,8 +337,7 @@ class PQEq(torch.nn.Module):
             rebuild = moved > 0.5 * self.neighbor_skin
         if rebuild:
             i, j, shifts = self.verlet_neighbors(pos, cell)
-            vec = pos.index_select(0, j) - pos.index_select(0, i) + shifts @ cell
-            dist = safe_norm(vec)
+            dist = safe_norm(pair_vectors(pos, cell, i, j, shifts))
             self._overlap_error(i, j, dist)
             self.verlet_edge_i = i
             self.verlet_edge_j = j
@@ -351,8 +350,7 @@ class PQEq(torch.nn.Module):
         i, j = self.verlet_edge_i, self.verlet_edge_j
         shifts = self.verlet_shifts.to(pos.dtype)
         if float(self.verlet_min_distance[0]) - 2.0 * moved < self.min_distance:
-            vec = pos.index_select(0, j) - pos.index_select(0, i) + shifts @ cell
-            self._overlap_error(i, j, safe_norm(vec))
+            self._overlap_error(i, j, safe_norm(pair_vectors(pos, cell, i, j, shifts)))
         return i, j, shifts, self.cutoff
 
     # --------------------------------------------------------------- pieces
