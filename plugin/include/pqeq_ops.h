@@ -71,5 +71,15 @@ void check_pme(const at::Tensor& positions, const at::Tensor& frac, at::IntArray
 // Argument checks shared by the CPU and CUDA implementations (ValueError on failure).
 void check_pairs(const at::Tensor& vec, const at::Tensor& edge_i, const at::Tensor& edge_j, const char* op);
 void check_atoms(const at::Tensor& values, int64_t n_atoms, const at::Tensor& like, const char* name, const char* op);
+// pair_energy / pair_energy_backward, site_potentials (also the cached kernel (P,)), pair_hessian_matvec
+void check_energy_args(const at::Tensor& vec, const at::Tensor& exponents, const at::Tensor& edge_i,
+                       const at::Tensor& edge_j, const at::Tensor& qc, const at::Tensor& qs, const at::Tensor& d,
+                       int64_t method, const char* op);
+void check_site_args(const at::Tensor& vec, const at::Tensor& kernel, const at::Tensor& exponents,
+                     const at::Tensor& edge_i, const at::Tensor& edge_j, const at::Tensor& qc, const at::Tensor& qs,
+                     const at::Tensor& d, int64_t method, const char* op);
+void check_hessian_args(const at::Tensor& vec, const at::Tensor& k, const at::Tensor& ka, const at::Tensor& kb,
+                        const at::Tensor& edge_i, const at::Tensor& edge_j, const at::Tensor& q, const at::Tensor& qs,
+                        const at::Tensor& xq, const at::Tensor& xd);
 
 }  // namespace openmm_pqeq

@@ -195,8 +195,6 @@ void pair_energy_backward_impl(const T* vec, const T* a, const int64_t* ei, cons
 
 }  // namespace
 
-namespace {
-
 void check_energy_args(const at::Tensor& vec, const at::Tensor& exponents, const at::Tensor& edge_i,
                        const at::Tensor& edge_j, const at::Tensor& qc, const at::Tensor& qs, const at::Tensor& d,
                        int64_t method, const char* op) {
@@ -211,7 +209,13 @@ void check_energy_args(const at::Tensor& vec, const at::Tensor& exponents, const
                       d.sizes());
 }
 
-}  // namespace
+void check_site_args(const at::Tensor& vec, const at::Tensor& kernel, const at::Tensor& exponents,
+                     const at::Tensor& edge_i, const at::Tensor& edge_j, const at::Tensor& qc, const at::Tensor& qs,
+                     const at::Tensor& d, int64_t method, const char* op) {
+    check_energy_args(vec, exponents, edge_i, edge_j, qc, qs, d, method, op);
+    TORCH_CHECK_VALUE(kernel.dim() == 1 && kernel.size(0) == vec.size(0), op, ": kernel must have shape (P,) with P = ",
+                      vec.size(0), ", got ", kernel.sizes());
+}
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> kernel_derivatives_cpu(
     const at::Tensor& vec_in, const at::Tensor& exponents_in, const at::Tensor& edge_i_in, const at::Tensor& edge_j_in,
@@ -372,18 +376,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> site_potentials_cpu(
     const at::Tensor& vec_in, const at::Tensor& kernel_in, const at::Tensor& exponents_in, const at::Tensor& edge_i_in,
     const at::Tensor& edge_j_in, const at::Tensor& qc_in, const at::Tensor& qs_in, const at::Tensor& d_in,
     int64_t method, double beta, double coulomb, double taper_cutoff, double cutoff) {
-    check_pairs(vec_in, edge_i_in, edge_j_in, "site_potentials");
-    TORCH_CHECK_VALUE(method >= 0 && method <= 2, "site_potentials: method must be 0, 1 or 2, got ", method);
-    TORCH_CHECK_VALUE(kernel_in.dim() == 1 && kernel_in.size(0) == vec_in.size(0),
-                      "site_potentials: kernel must have shape (P,) with P = ", vec_in.size(0), ", got ",
-                      kernel_in.sizes());
+    check_site_args(vec_in, kernel_in, exponents_in, edge_i_in, edge_j_in, qc_in, qs_in, d_in, method,
+                    "site_potentials");
     const int64_t n = exponents_in.size(0);
-    check_atoms(exponents_in, n, vec_in, "exponents", "site_potentials");
-    check_atoms(qc_in, n, vec_in, "core_charges", "site_potentials");
-    check_atoms(qs_in, n, vec_in, "shell_charges", "site_potentials");
-    check_atoms(d_in, n, vec_in, "shell_displacements", "site_potentials");
-    TORCH_CHECK_VALUE(d_in.dim() == 2 && d_in.size(1) == 3, "site_potentials: shell_displacements must have shape (N, 3), got ",
-                      d_in.sizes());
     auto vec = vec_in.contiguous();
     auto kernel = kernel_in.contiguous();
     auto exponents = exponents_in.contiguous();

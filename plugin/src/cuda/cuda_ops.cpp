@@ -62,15 +62,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> site_potentials_cuda(
     const at::Tensor& vec_in, const at::Tensor& kernel_in, const at::Tensor& exponents_in, const at::Tensor& edge_i_in,
     const at::Tensor& edge_j_in, const at::Tensor& qc_in, const at::Tensor& qs_in, const at::Tensor& d_in,
     int64_t method, double beta, double coulomb, double taper_cutoff, double cutoff) {
-    check_pairs(vec_in, edge_i_in, edge_j_in, "site_potentials");
-    TORCH_CHECK_VALUE(method >= 0 && method <= 2, "site_potentials: method must be 0, 1 or 2, got ", method);
-    TORCH_CHECK_VALUE(kernel_in.dim() == 1 && kernel_in.size(0) == vec_in.size(0),
-                      "site_potentials: kernel must have shape (P,) with P = ", vec_in.size(0));
+    check_site_args(vec_in, kernel_in, exponents_in, edge_i_in, edge_j_in, qc_in, qs_in, d_in, method,
+                    "site_potentials");
     const int64_t n = exponents_in.size(0);
-    check_atoms(exponents_in, n, vec_in, "exponents", "site_potentials");
-    check_atoms(qc_in, n, vec_in, "core_charges", "site_potentials");
-    check_atoms(qs_in, n, vec_in, "shell_charges", "site_potentials");
-    check_atoms(d_in, n, vec_in, "shell_displacements", "site_potentials");
     c10::cuda::CUDAGuard guard(vec_in.device());
     auto vec = vec_in.contiguous();
     auto kernel = kernel_in.contiguous();
@@ -99,13 +93,7 @@ at::Tensor pair_energy_cuda_impl(const at::Tensor& vec_in, const at::Tensor& exp
                                  const at::Tensor& d_in, int64_t method, double beta, double coulomb,
                                  double taper_cutoff, double cutoff, bool backward) {
     const char* op = backward ? "pair_energy_backward" : "pair_energy";
-    check_pairs(vec_in, edge_i_in, edge_j_in, op);
-    TORCH_CHECK_VALUE(method >= 0 && method <= 2, op, ": method must be 0, 1 or 2, got ", method);
-    const int64_t n = exponents_in.size(0);
-    check_atoms(exponents_in, n, vec_in, "exponents", op);
-    check_atoms(qc_in, n, vec_in, "core_charges", op);
-    check_atoms(qs_in, n, vec_in, "shell_charges", op);
-    check_atoms(d_in, n, vec_in, "shell_displacements", op);
+    check_energy_args(vec_in, exponents_in, edge_i_in, edge_j_in, qc_in, qs_in, d_in, method, op);
     c10::cuda::CUDAGuard guard(vec_in.device());
     auto vec = vec_in.contiguous();
     auto exponents = exponents_in.contiguous();
@@ -170,11 +158,7 @@ std::tuple<at::Tensor, at::Tensor> pair_hessian_matvec_cuda(
     const at::Tensor& vec_in, const at::Tensor& k_in, const at::Tensor& ka_in, const at::Tensor& kb_in,
     const at::Tensor& edge_i_in, const at::Tensor& edge_j_in, const at::Tensor& q_in, const at::Tensor& qs_in,
     const at::Tensor& xq_in, const at::Tensor& xd_in) {
-    check_pairs(vec_in, edge_i_in, edge_j_in, "pair_hessian_matvec");
-    const int64_t n = q_in.size(0);
-    check_atoms(qs_in, n, vec_in, "shell_charges", "pair_hessian_matvec");
-    check_atoms(xq_in, n, vec_in, "x_charges", "pair_hessian_matvec");
-    check_atoms(xd_in, n, vec_in, "x_shells", "pair_hessian_matvec");
+    check_hessian_args(vec_in, k_in, ka_in, kb_in, edge_i_in, edge_j_in, q_in, qs_in, xq_in, xd_in);
     c10::cuda::CUDAGuard guard(vec_in.device());
     auto vec = vec_in.contiguous();
     auto k = k_in.contiguous();
