@@ -53,9 +53,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.distributed import shutdown
+    from ..train import train
     from ..train.finetune import finetune_config
-    from ..train.trainer import Trainer
 
     config = finetune_config(
         args.model, args.data, args.output, loss=args.loss, freeze=args.freeze, epochs=args.epochs, lr=args.lr,
@@ -63,9 +62,5 @@ def run(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction, split_seed=args.split_seed, seed=args.seed, ema_decay=args.ema_decay,
         scheduler=args.scheduler, refit_shift=args.refit_shift, device=args.device, progress=not args.quiet,
         overwrite=args.overwrite, resume=args.resume, index=args.index)
-    trainer = Trainer(config)
-    try:
-        trainer.fit()
-    finally:
-        shutdown(trainer.dist)
+    train(config)
     return 0

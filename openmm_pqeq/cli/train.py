@@ -38,7 +38,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, train
-    from ..train.distributed import shutdown
 
     config = TrainConfig.from_yaml(args.config)
     if args.output is not None:
@@ -54,11 +53,5 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         config.output.progress = False
     config.validate()
-    from ..train.trainer import Trainer
-
-    trainer = Trainer(config)
-    try:
-        trainer.fit()
-    finally:
-        shutdown(trainer.dist)
+    train(config)
     return 0

@@ -39,7 +39,7 @@ from ..io import load_model, model_weights, save_model
 from ..model import PQEqModel, build_model, config_of
 from .config import TrainConfig
 from .data import StructureDataset, epoch_batches, load_dataset, save_atomic, split_indices
-from .distributed import init_distributed
+from .distributed import init_distributed, shutdown
 from .finetune import select_trainable
 from .longrange import attach_long_range
 from .evaluation import evaluate_dataset
@@ -467,10 +467,15 @@ class Trainer:
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Run :class:`Trainer` for ``config`` (see the module docstring).
+    """Run :class:`Trainer` for ``config`` (see the module docstring), then leave the
+    torch.distributed process group (under torchrun), also when training fails.
 
     >>> result = train(TrainConfig.from_yaml("examples/train_water.yaml"))  # doctest: +SKIP
     >>> result.metrics["test"]["forces_rmse"]  # meV/Å  # doctest: +SKIP
     """
-    return Trainer(config).fit()
+    trainer = Trainer(config)
+    try:
+        return trainer.fit()
+    finally:
+        shutdown(trainer.dist)
 
