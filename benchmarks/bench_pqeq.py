@@ -1,7 +1,7 @@
 """Cost of the PQEq charge/shell solve per model call, against N, next to the published dense
 algorithm, and (optionally) of a full model step (E0 + PQEq + D3).
 
-Structures: the 2160-atom Li2PO2N cell (``shared/data/Li2PO2N.cif``, elements Li P N O) and its
+Structures: the 2160-atom Li2PO2N cell (``examples/data/Li2PO2N.cif``, elements Li P N O) and its
 replications (2×1×1 = 4320, 2×2×1 = 8640, 2×2×2 = 17,280 and 2×2×3 = 25,920 atoms).  PQEq runs
 with its defaults: physical mode, periodic, PME above 1000 atoms, tolerances 1e-6 eV/e and 1e-5
 eV/Å, float64.  Each size runs in its own process (peak resident memory ``ru_maxrss`` belongs to
@@ -46,10 +46,10 @@ DEFAULT_SIZES = ["1x1x1", "2x1x1", "2x2x1", "2x2x2", "2x2x3"]
 
 
 def structure_path() -> Path:
-    for folder in (ROOT.parent / "shared" / "data", ROOT / "examples" / "data"):
-        if (folder / "Li2PO2N.cif").exists():
-            return folder / "Li2PO2N.cif"
-    raise FileNotFoundError("Li2PO2N.cif not found in ../shared/data or examples/data")
+    path = ROOT / "examples" / "data" / "Li2PO2N.cif"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found")
+    return path
 
 
 def load_structure(reps: str):

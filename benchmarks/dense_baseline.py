@@ -1,5 +1,5 @@
 """The published charge/shell algorithm as a dense baseline (Gao et al., Nat. Commun. 16,
-10484 (2025), and the original PQEq/LAMMPS practice; METHOD.md §2):
+10484 (2025), and the original PQEq/LAMMPS practice; docs/method/pqeq.md):
 
 two cycles of {build the dense (N+1)×(N+1) bordered charge matrix (J_i on the diagonal,
 the tapered Gaussian kernel of every minimum-image core pair off it, the total-charge row
@@ -129,9 +129,7 @@ if __name__ == "__main__":
     from pathlib import Path
 
     torch.set_default_dtype(torch.float64)
-    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "Li2PO2N.cif"
-    if not path.exists():
-        path = Path(__file__).resolve().parents[1] / "examples" / "data" / "Li2PO2N.cif"
+    path = Path(__file__).resolve().parents[1] / "examples" / "data" / "Li2PO2N.cif"
     atoms = ase.io.read(path)
     numbers = torch.tensor(atoms.numbers)
     out = dense_two_cycle(torch.tensor(atoms.positions), numbers, torch.tensor(np.array(atoms.cell)))

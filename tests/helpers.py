@@ -9,16 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO_DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
 
 
-def shared_file(name: str) -> Path:
-    """A published data file: ../shared/data if present, else the copy under examples/data."""
-    for folder in (SHARED_DATA, REPO_DATA):
-        if (folder / name).exists():
-            return folder / name
-    pytest.skip(f"{name} not found in {SHARED_DATA} or {REPO_DATA}")
+def data_file(name: str) -> Path:
+    """A data file of the repository (``examples/data/NAME``); the test is skipped without it."""
+    if not (REPO_DATA / name).exists():
+        pytest.skip(f"{name} not found in {REPO_DATA}")
+    return REPO_DATA / name
 
 #: Gas-phase water (Å): O at the origin.
 WATER = np.array([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0]])

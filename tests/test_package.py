@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from helpers import shared_file
+from helpers import data_file
 
 
 def test_import_is_light():

@@ -1,8 +1,9 @@
 """Regenerate ``openmm_pqeq/data/pqeq_params.json`` from the published PQEq tables.
 
-Usage (from the repository root; the tables live in ../shared/data)::
+Usage (from the repository root; FOLDER holds PQEq0.txt, PQEq1.txt and PQEq3.txt as published
+in the RexPoN repository, github.com/sabernaserifar/RexPoN, folder PQEq_params_file/)::
 
-    python tools/make_pqeq_params.py ../shared/data
+    python tools/make_pqeq_params.py FOLDER
 
 Sets written (per element: chi_eV, J_eV, Z_e, R_A, Ks_eV_per_A2, polarizable):
 
@@ -87,4 +88,6 @@ def main(data_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tools/make_pqeq_params.py FOLDER (the folder holding PQEq0.txt, PQEq1.txt, PQEq3.txt)")
+    main(sys.argv[1])

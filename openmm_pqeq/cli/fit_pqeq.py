@@ -1,4 +1,4 @@
-"""``openmm-pqeq fit-pqeq``: refine per-element PQEq parameters against DFT response data (issue 7)."""
+"""``openmm-pqeq fit-pqeq``: refine per-element PQEq parameters against DFT response data."""
 
 from __future__ import annotations
 

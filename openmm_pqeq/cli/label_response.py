@@ -1,4 +1,4 @@
-"""``openmm-pqeq label-response``: DFT electrostatic-response reference data (issue 7)."""
+"""``openmm-pqeq label-response``: DFT electrostatic-response reference data."""
 
 from __future__ import annotations
 

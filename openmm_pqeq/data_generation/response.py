@@ -1,6 +1,7 @@
 """Electrostatic response reference data: dipoles, polarizabilities, field energies and ESP.
 
-Reference data for refining the PQEq parameters (issue 7; :mod:`openmm_pqeq.electrostatics.trainable`).
+Reference data for refining the PQEq parameters (:mod:`openmm_pqeq.electrostatics.trainable`;
+docs/method/learning.md).
 Every structure is an isolated molecule, ion pair or ion; for each one PySCF Kohn-Sham DFT
 (the same settings as the water data, PBE/def2-SVPD with density fitting by default) gives
 

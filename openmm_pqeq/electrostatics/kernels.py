@@ -20,7 +20,7 @@ import torch
 
 #: λ of the PQEq Gaussian exponent a = λ / (2 R²), as printed in the published code.
 LAMBDA_PUBLISHED: float = 0.462770
-#: λ with more digits (METHOD.md §2); used in the physical mode.
+#: λ with more digits (docs/method/pqeq.md); used in the physical mode.
 LAMBDA: float = 0.4627701421
 
 

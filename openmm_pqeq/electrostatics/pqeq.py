@@ -1,6 +1,6 @@
 """Polarizable charge equilibration (PQEq): self-consistent charges and shells.
 
-Energy (Naserifar, Brooks, Goddard, J. Chem. Phys. 146, 124117 (2017); METHOD.md §2)::
+Energy (Naserifar, Brooks, Goddard, J. Chem. Phys. 146, 124117 (2017); docs/method/pqeq.md)::
 
     E = Σ_i [χ_i q_i + ½ J_i q_i² + ½ K_s,i |d_i|²]
         + Coulomb energy of cores (q_i + Z_i at r_i) and shells (−Z_i at r_i + d_i)
@@ -14,7 +14,7 @@ Two modes:
 
 - ``"physical"`` (default): converged self-consistency (tolerances in eV/e and eV/Å, an
   error or a warning when it does not converge), periodic Ewald/PME, the field term.
-  The solve is matrix-free, memory O(N), and needs no autograd (project choice, issue 6):
+  The solve is matrix-free, memory O(N), and needs no autograd (project choice; docs/method/solver.md):
 
   * ∂E/∂q (potentials at the cores) and ∂E/∂d (fields at the shells) are analytic
     (:meth:`GaussianCoulomb.site_gradients`): real-space pair kernels and their
@@ -76,7 +76,7 @@ class PQEq(torch.nn.Module):
         Elements the module must support (fixes parameter tables and the Ewald cutoff).
     params : str
         Parameter set: ``"reaxnet"`` (default), ``"pqeq0"``, ``"pqeq1"``, ``"pqeq3"``,
-        ``"pqeq-refined"`` (refined against DFT response data, issue 7).
+        ``"pqeq-refined"`` (refined against DFT response data; docs/method/learning.md).
     trainable : dict or None
         Per-element χ, J, R, K_s to free as bounded trainable parameters
         (:mod:`openmm_pqeq.electrostatics.trainable`); None (default) keeps them frozen.
@@ -203,7 +203,7 @@ class PQEq(torch.nn.Module):
         self.register_buffer("table_exponent", torch.where(table["supported"] > 0, gaussian_exponent(
             torch.where(table["supported"] > 0, table["R"], torch.ones_like(table["R"])), lam), torch.zeros_like(table["R"])))
         self.element_names: List[str] = [SYMBOLS[z] for z in range(table["chi"].shape[0])]
-        # refinable per-element χ, J, R, K_s (issue 7; frozen, with no parameters, by default)
+        # refinable per-element χ, J, R, K_s (frozen, with no parameters, by default)
         self.trainable_parameters = BoundedPQEqParameters(
             trainable, [z for z in range(table["supported"].shape[0]) if float(table["supported"][z]) > 0])
         self.n_trainable: int = self.trainable_parameters.n_free

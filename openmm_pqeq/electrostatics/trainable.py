@@ -1,4 +1,4 @@
-"""Trainable per-element PQEq parameters, kept inside physical bounds (issue 7).
+"""Trainable per-element PQEq parameters, kept inside physical bounds (docs/method/learning.md).
 
 The tabulated parameters (χ, J, R, K_s per element) are the starting point.  Each freed
 (element, parameter) entry gets one raw, unbounded ``nn.Parameter`` θ (initialized to 0, which

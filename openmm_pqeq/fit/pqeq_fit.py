@@ -1,4 +1,4 @@
-"""Refine per-element PQEq parameters against DFT response data (issue 7).
+"""Refine per-element PQEq parameters against DFT response data (docs/method/learning.md).
 
 Targets, per isolated structure of a response file (:mod:`openmm_pqeq.data_generation.response`):
 
@@ -392,7 +392,7 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
         "format": "openmm_pqeq.pqeq_parameter_set",
         "name": config.name,
         "citation": (f"{config.start} set refined against PBE/def2-SVPD response data (dipoles, polarizabilities, "
-                     "field energies, electrostatic potentials) with openmm-pqeq fit-pqeq (issue 7)"),
+                     "field energies, electrostatic potentials) with openmm-pqeq fit-pqeq"),
         "provenance": {"config": _relative_paths(config.to_dict()), "start": config.start,
                        "data": _relative(config.data), "data_sha256": _sha256(config.data),
                        "command": "openmm-pqeq fit-pqeq CONFIG (examples/fit_pqeq.yaml)",

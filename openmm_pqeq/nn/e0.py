@@ -2,7 +2,7 @@
 
 Batzner et al., "E(3)-equivariant graph neural networks for data-efficient and accurate
 interatomic potentials", Nat. Commun. 13, 2453 (2022), built on e3nn (Geiger & Smidt,
-arXiv 2207.09453).  In the full model (METHOD.md §1, §6) it gives the short-range energy
+arXiv 2207.09453).  In the full model (docs/method/energy.md) it gives the short-range energy
 ``E0 = Σ_i E0_i``; PQEq and D3 are added elsewhere.
 
 Pipeline: one-hot species embedding → ``num_blocks`` interaction blocks

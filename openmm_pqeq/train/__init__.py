@@ -1,4 +1,4 @@
-"""Training, finetuning and testing of models (issue 5; METHOD.md §1, §7).
+"""Training, finetuning and testing of models (docs/method/learning.md).
 
 - :mod:`.config`: :class:`TrainConfig` (dataclasses + YAML; ``examples/train_water.yaml``);
 - :mod:`.data`: :func:`load_dataset` (any ASE-readable file, cached as tensors), :func:`split_indices`;

@@ -85,7 +85,7 @@ class StatisticsConfig:
 
 @dataclass
 class LossConfig:
-    """Loss weights (section ``loss``); published defaults 1 / 10 / 100 (METHOD.md §7)."""
+    """Loss weights (section ``loss``); published defaults 1 / 10 / 100 (docs/method/learning.md)."""
 
     #: Weight of the energy-per-atom term (eV/atom).
     energy_weight: float = 1.0

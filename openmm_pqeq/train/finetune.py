@@ -1,6 +1,6 @@
 """Finetuning a saved model on new data, and the choice of trainable parameters.
 
-The published protocol (METHOD.md §7; Ko et al. 2021 charge-state systems in Gao et al. 2025):
+The published protocol (docs/method/learning.md; Ko et al. 2021 charge-state systems in Gao et al. 2025):
 force MSE as the only loss, all but the last two linear layers frozen, AdamW with lr 1e-4,
 batch 32, 100 epochs, 80/20 split, best-validation checkpoint.  Those are the defaults of
 :func:`finetune` and of ``openmm-pqeq finetune``.

@@ -1,6 +1,6 @@
 """Long-range terms (PQEq + D3) of every frame, computed once through the model and cached.
 
-Δ-learning (METHOD.md §1, §7): E0 is fitted to ``E_ref − E_PQEq − E_D3`` (and the same for
+Δ-learning (docs/method/learning.md): E0 is fitted to ``E_ref − E_PQEq − E_D3`` (and the same for
 forces and stress).  PQEq and D3 have no trainable parameters, so their energies (eV), forces
 (eV/Å) and stresses (eV/Å³) are computed once per frame, with the frame's total charge and
 field, by :func:`~openmm_pqeq.model.energy_forces_stress` on a model holding only those terms,

@@ -1,6 +1,6 @@
 """Loss and error metrics on energy per atom, forces and stress.
 
-The published loss (METHOD.md §7, released code of Gao et al. 2025) is
+The published loss (docs/method/learning.md; released code of Gao et al. 2025) is
 
     L = 1 · RMSE(E/N) + 10 · RMSE(F) + 100 · RMSE(σ)
 

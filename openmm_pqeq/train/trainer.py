@@ -1,4 +1,4 @@
-"""The training loop: Δ-learning of E0 with PQEq and D3 frozen (METHOD.md §1, §7).
+"""The training loop: Δ-learning of E0 with PQEq and D3 frozen (docs/method/learning.md).
 
 The loss compares the *total* energy, forces and stress ``E0 + E_PQEq + E_D3`` with the
 reference.  With PQEq and D3 frozen this is exactly the published Δ-learning: E0 is fitted to

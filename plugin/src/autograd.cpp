@@ -1,6 +1,6 @@
 // Autograd of torch.ops.openmm_pqeq.pair_energy and pair_energy_known: the gradient by the pair vectors, so forces
 // and the virial reach positions and cell through vec = r_j - r_i + shifts @ cell.  Charges and
-// shell displacements are constants of the converged solve (Hellmann-Feynman, METHOD.md §3):
+// shell displacements are constants of the converged solve (Hellmann-Feynman, docs/method/solver.md):
 // asking for their gradient is an error.  The backward is not itself differentiable.
 #include <torch/autograd.h>
 #include <torch/library.h>

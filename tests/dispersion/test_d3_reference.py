@@ -8,7 +8,7 @@ import pytest
 from openmm_pqeq.dispersion import D3Dispersion, damping_parameters
 from openmm_pqeq.units import BOHR_TO_ANGSTROM
 
-#: Tolerances of the issue: energy per atom (eV), forces (eV/Å), virial (eV).
+#: Tolerances required of D3: energy per atom (eV), forces (eV/Å), virial (eV).
 E_TOL, F_TOL, V_TOL = 1e-6, 1e-5, 1e-5
 
 

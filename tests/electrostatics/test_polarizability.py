@@ -1,4 +1,4 @@
-"""Isolated atom in a field: α = k_e Z² / K_s exactly (METHOD.md §2)."""
+"""Isolated atom in a field: α = k_e Z² / K_s exactly (docs/method/pqeq.md)."""
 
 import pytest
 import torch
@@ -23,6 +23,6 @@ def test_isolated_atom_polarizability(element, params):
 
 
 def test_oxygen_reference_value():
-    # ../shared/data/README.md: 332.06371 / 414.04451 = 0.802000 Å^3 (published constants)
+    # docs/method/pqeq.md: 332.06371 / 414.04451 = 0.802000 Å^3 (published constants)
     p = element_parameters("reaxnet", "O")
     assert COULOMB_EV_A * p.Z**2 / p.Ks == pytest.approx(0.802000, abs=1e-6)

@@ -7,15 +7,15 @@ import torch
 
 from openmm_pqeq.electrostatics import PQEq
 
-from helpers import shared_file, WATER, WATER_Z
+from helpers import data_file, WATER, WATER_Z
 
-# ../shared/data/README.md: published charges (the published model printed the same digits)
+# docs/method/pqeq.md: published charges (the published model printed the same digits)
 LI2PO2N_CHARGES = {3: 0.37500883, 15: 0.05885434, 7: -0.27178660, 8: -0.26854270}
 LI2PO2N_ENERGY_EV = -592.3511
 
 
 def test_li2po2n_published_charges_and_energy():
-    atoms = ase.io.read(shared_file("Li2PO2N.cif"))
+    atoms = ase.io.read(data_file("Li2PO2N.cif"))
     numbers = torch.tensor(atoms.numbers)
     pqeq = PQEq(["Li", "P", "N", "O"], params="reaxnet", mode="reaxnet")
     out = pqeq(torch.tensor(atoms.positions), numbers, torch.tensor(np.array(atoms.cell)), torch.zeros(3))
@@ -29,7 +29,7 @@ def test_li2po2n_published_charges_and_energy():
 
 
 def test_water_reaxnet_matches_independent_implementation():
-    # ../shared/data/README.md: q_O -0.416083, q_H +0.208042, E_PQEq -0.744698 eV
+    # docs/method/pqeq.md (independent implementation): q_O -0.416083, q_H +0.208042, E_PQEq -0.744698 eV
     pqeq = PQEq(["O", "H"], params="reaxnet", mode="reaxnet")
     out = pqeq(torch.tensor(WATER), torch.tensor(WATER_Z), None, torch.zeros(3))
     assert out["charges"].tolist() == pytest.approx([-0.416083, 0.208042, 0.208042], abs=1e-6)

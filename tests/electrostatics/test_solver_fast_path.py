@@ -1,4 +1,4 @@
-"""The matrix-free solve of issue 6: analytic gradients, the Hessian model of the Newton steps,
+"""The matrix-free solve (docs/method/solver.md): analytic gradients, the Hessian model of the Newton steps,
 own smooth PME, Verlet pair list, warm-start predictor, and the dense published baseline."""
 
 import sys
@@ -14,7 +14,7 @@ from openmm_pqeq.electrostatics.ewald import EwaldReciprocal
 from openmm_pqeq.electrostatics.pme import PMEReciprocal
 from openmm_pqeq.neighbors import NeighborList
 
-from helpers import shared_file, water_box, water_dimer
+from helpers import data_file, water_box, water_dimer
 
 COULOMB = 14.4
 

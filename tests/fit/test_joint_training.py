@@ -1,4 +1,4 @@
-"""Joint training of E0 and freed PQEq parameters (issue 7): online long-range terms, gradients
+"""Joint training of E0 and freed PQEq parameters: online long-range terms, gradients
 reach both, the saved model carries the refined PQEq parameters."""
 
 import torch

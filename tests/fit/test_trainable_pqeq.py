@@ -1,4 +1,4 @@
-"""Trainable PQEq parameters (issue 7): bounds, frozen default, implicit derivatives, analytic
+"""Trainable PQEq parameters: bounds, frozen default, implicit derivatives, analytic
 polarizability, loss gradients, a tiny fit, save/load round trip, joint-training checks."""
 
 import math
