@@ -38,6 +38,7 @@ def evaluate(
     d3_options: Optional[Dict] = None,
     pqeq_options: Optional[Dict] = None,
     model: Optional[str] = None,
+    charge_groups: Optional[str] = "model",
 ) -> Dict:
     """Energy, forces, stress, charges and dipole of an ASE ``Atoms`` object.
 
@@ -55,6 +56,10 @@ def evaluate(
     model : a model file or shipped model name; when given, its terms (E0, PQEq, D3, as
         configured in the model) are evaluated and ``terms``, ``mode``, ``params`` and the
         option dicts are not used.
+    charge_groups : ``"model"`` (default: the charge-constraint rule of ``model``, see
+        :mod:`openmm_pqeq.charge_constraint`; without a model, or for older model files, one
+        total charge), ``"molecules"`` (one neutral group per molecule, molecules by the
+        distance rule) or ``"total"`` / None (one total ``charge``).
 
     Returns
     -------
@@ -62,8 +67,11 @@ def evaluate(
     ``stress_eV_per_A3`` (3, 3, periodic only), ``charges_e`` (N), ``shell_displacements_A``
     (N, 3), ``dipole_eA`` (3), ``scf_iterations``, ``converged`` (plain Python types).
     """
+    if charge_groups not in (None, "model", "molecules", "total"):
+        raise ValueError(f"`charge_groups` is {charge_groups!r}; options are 'model', 'molecules', 'total' "
+                         "(None: one total charge)")
     if model is not None:
-        return _evaluate_model(atoms, model, field, charge)
+        return _evaluate_model(atoms, model, field, charge, charge_groups)
     unknown = [t for t in terms if t not in MODEL_FREE_TERMS]
     if unknown:
         raise ValueError(f"unknown energy term(s) {unknown}; options are {', '.join(MODEL_FREE_TERMS)} "
@@ -92,7 +100,12 @@ def evaluate(
         from .electrostatics import PQEq
 
         pqeq = PQEq(elements, params=params, mode=mode, **(pqeq_options or {}))
-        out = pqeq(pos, numbers, strained_cell, field_t, total_charge=float(charge))
+        groups = None
+        if charge_groups == "molecules":
+            from .charge_constraint import ChargeConstraint
+
+            groups = torch.as_tensor(ChargeConstraint("molecules").molecule_groups(atoms))
+        out = pqeq(pos, numbers, strained_cell, field_t, total_charge=float(charge), groups=groups)
         energies["pqeq"] = out["energy"]
         result.update(
             charges_e=out["charges"].tolist(),
@@ -118,13 +131,22 @@ def evaluate(
     return result
 
 
-def _evaluate_model(atoms, model: str, field: Sequence[float], charge: float) -> Dict:
+def _evaluate_model(atoms, model: str, field: Sequence[float], charge: float, charge_groups: Optional[str]) -> Dict:
+    from .charge_constraint import ChargeConstraint, policy_of, resolve_charge_groups, warn_total_spanning_molecules
     from .io import load_model
     from .model import energy_forces_stress
 
     positions, numbers, cell = _structure_tensors(atoms)
-    out = energy_forces_stress(load_model(model), positions, numbers, cell,
-                               torch.tensor(list(field), dtype=torch.float64), float(charge))
+    loaded = load_model(model)
+    rule = resolve_charge_groups(charge_groups, loaded, None, "evaluate")
+    policy = policy_of(loaded)
+    bond_factor = policy.bond_factor if policy is not None and policy.molecular else ChargeConstraint().bond_factor
+    molecules = torch.as_tensor(ChargeConstraint("molecules", bond_factor=bond_factor).molecule_groups(atoms))
+    groups = molecules if rule == "molecules" else None
+    if groups is None:
+        warn_total_spanning_molecules(loaded, int(molecules.max()) + 1, "evaluate")
+    out = energy_forces_stress(loaded, positions, numbers, cell, torch.tensor(list(field), dtype=torch.float64),
+                               float(charge), groups)
     result = {
         "energy_eV": float(out["energy"]),
         "terms": {name: float(out["energy_" + name]) for name in ("e0", "pqeq", "d3")},

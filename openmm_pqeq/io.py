@@ -7,7 +7,8 @@ at load time)::
      "config": {...},          # build_model() input: elements, e0 / pqeq / d3 settings
      "state_dict": {...},      # weights and parameter tables (D3 reference data included)
      "metadata": {...}}        # units, versions, creation date, provenance, description,
-                               # "learnable": names of the learned entries of state_dict
+                               # "learnable": names of the learned entries of state_dict,
+                               # "charge_constraint": the constraint rule it was trained with
 
 Loading is strict only where it must be, so a file keeps loading when the code changes how it
 derives non-learnable buffers (see :func:`state_kind`):
@@ -34,6 +35,8 @@ from typing import Any, Dict, Optional, Union
 
 import torch
 
+from .charge_constraint import METADATA_KEY as CHARGE_CONSTRAINT_KEY
+from .charge_constraint import ChargeConstraint, set_policy
 from .model import PQEqModel, build_model, config_of
 
 FORMAT = "openmm_pqeq.model"
@@ -107,6 +110,9 @@ def save_model(model: PQEqModel, path: Union[str, Path], provenance: Optional[Di
             "learnable": sorted(k for k in state if state_kind(model, k) == "learned"),
         },
     }
+    if model.charge_constraint_json:
+        # the charge-constraint rule the model was trained with (openmm_pqeq.charge_constraint)
+        payload["metadata"][CHARGE_CONSTRAINT_KEY] = json.loads(model.charge_constraint_json)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
@@ -158,5 +164,8 @@ def load_model(model: Union[str, Path]) -> PQEqModel:
     if wrong:
         raise ValueError(f"model file {model} does not match its configuration: shapes differ for {wrong[:5]}")
     built.load_state_dict(restore, strict=False)
+    policy = payload["metadata"].get(CHARGE_CONSTRAINT_KEY)
+    if policy is not None:
+        set_policy(built, ChargeConstraint.from_dict(policy))
     built.eval()
     return built

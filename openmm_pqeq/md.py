@@ -35,6 +35,9 @@ class MDSettings:
     platform: str = "CPU"
     backend: str = "torchforce"
     seed: int = 1
+    #: charge constraints: "model" (the model's own rule; older model files: one neutral group
+    #: per molecule, as before), "molecules", "residues" or "total"
+    charge_groups: str = "model"
 
 
 def water_box(n_molecules: int, minimize: bool = True):
@@ -97,6 +100,7 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
     from openmm import app, unit
     from tqdm import tqdm
 
+    from .charge_constraint import resolve_charge_groups
     from .integrations.reporters import PQEqReporter, read_charges
     from .integrations.setup import FIELD_PARAMETERS
     from .integrations.system import create_system
@@ -106,7 +110,8 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
     output.mkdir(parents=True, exist_ok=True)
     loaded = load_model(model)
     topology, positions = water_box(settings.n_molecules)
-    system = create_system(topology, loaded, charge_groups="molecules", backend=settings.backend)
+    groups = resolve_charge_groups(settings.charge_groups, loaded, "molecules", "openmm-pqeq md")
+    system = create_system(topology, loaded, charge_groups=groups or "total", backend=settings.backend)
     integrator = openmm.LangevinMiddleIntegrator(settings.temperature_K * unit.kelvin,
                                                  settings.friction_per_ps / unit.picosecond,
                                                  settings.timestep_fs * unit.femtosecond)
@@ -128,7 +133,8 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
     equilibrated = time.time()
 
     charges_path = output / "charges.txt"
-    charge_reporter = PQEqReporter(charges_path, settings.report_interval, loaded, topology, charge_groups="molecules")
+    charge_reporter = PQEqReporter(charges_path, settings.report_interval, loaded, topology,
+                                   charge_groups=groups or "total")
     simulation.reporters += [
         app.DCDReporter(str(output / "trajectory.dcd"), settings.report_interval),
         app.StateDataReporter(str(output / "thermo.csv"), settings.report_interval, step=True, time=True,

@@ -48,6 +48,9 @@ class PQEqModel(torch.nn.Module):
         #: JSON of the build_model() configuration ("" when built by hand); model files and
         #: the PythonForce backend rebuild the model from it.
         self.config_json: str = ""
+        #: JSON of the charge-constraint policy the model was trained with ("" when unknown);
+        #: see :mod:`openmm_pqeq.charge_constraint`.
+        self.charge_constraint_json: str = ""
 
     def forward(
         self,

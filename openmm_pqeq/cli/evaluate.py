@@ -36,6 +36,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--field", nargs=3, type=float, default=[0.0, 0.0, 0.0], metavar=("EX", "EY", "EZ"),
                    help="uniform external field in V/Å (default: 0 0 0)")
     p.add_argument("--charge", type=float, default=0.0, help="total charge in e (default: 0)")
+    p.add_argument("--charge-groups", default="model", choices=["model", "molecules", "total"],
+                   help="charge constraints: model (default: the rule the --model was trained with; without "
+                        "--model, or for older model files, one total charge), molecules (one neutral group per "
+                        "molecule, molecules from covalent-radius distances) or total (one total --charge)")
     p.add_argument("--index", default="-1", help="frame of a multi-frame file, ASE syntax (default: last)")
     p.add_argument("--d3-damping", default="zero", choices=["zero", "bj"], help="D3 damping (default: zero)")
     p.add_argument("--d3-functional", default="pbe", help="functional of the D3 parameters (default: pbe)")
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         d3_options["cn_cutoff"] = args.d3_cn_cutoff
     terms = [t.strip() for t in args.terms.split(",") if t.strip()]
     result = evaluate(atoms, terms=terms, mode=args.mode, params=args.params, field=args.field,
-                      charge=args.charge, d3_options=d3_options, model=args.model)
+                      charge=args.charge, d3_options=d3_options, model=args.model, charge_groups=args.charge_groups)
     if args.json:
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")

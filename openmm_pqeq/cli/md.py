@@ -32,6 +32,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, Reference, ... (default: CPU)")
     p.add_argument("--backend", default="torchforce", choices=["torchforce", "python"],
                    help="OpenMM force backend (default: torchforce)")
+    p.add_argument("--charge-groups", default="model", choices=["model", "molecules", "residues", "total"],
+                   help="charge constraints: model (default: the rule the model was trained with; older model "
+                        "files: one neutral group per molecule), molecules, residues, or total (one total charge)")
     p.add_argument("--seed", type=int, default=1, help="random seed for velocities and the thermostat")
     p.add_argument("--output", default="demo-output", help="output folder (default: demo-output)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         n_molecules=args.molecules, field_V_per_A=tuple(args.field), temperature_K=args.temperature,
         timestep_fs=args.timestep, equilibration_steps=args.equilibration_steps,
         steps_without_field=args.steps, steps_with_field=args.steps, report_interval=args.report_interval,
-        platform=args.platform, backend=args.backend, seed=args.seed)
+        platform=args.platform, backend=args.backend, seed=args.seed, charge_groups=args.charge_groups)
     summary = run_water_field_md(args.model, args.output, settings, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
     return 0

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 
+from ..charge_constraint import (ChargeConstraint, molecules_by_distance, policy_of, resolve_charge_groups,
+                                 warn_total_spanning_molecules)
 from ..model import PQEqModel, energy_forces_stress
 
 
@@ -22,14 +24,19 @@ class PQEqCalculator(Calculator):
     ----------
     model : model file path, shipped model name, or a PQEqModel.
     field : uniform field (3,) in V/Å.
-    charge : total charge in e (ignored when ``groups`` is given).
-    groups, group_charges : per-group charge constraints (group index per atom; charges in e).
+    charge : total charge in e (with one total charge).
+    groups : ``"model"`` (default: the charge-constraint rule the model was trained with,
+        :mod:`openmm_pqeq.charge_constraint`; molecules are found by its distance rule in each
+        structure evaluated, so in MD a bond that breaks changes the groups; older model files
+        without a rule: one total charge, with a warning), ``"molecules"`` (the same distance rule),
+        ``"total"`` or None (one total charge), or one group index per atom.
+    group_charges : charge of each group in e (default neutral).
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "charges", "dipole"]
 
     def __init__(self, model: Union[str, Path, PQEqModel], field: Sequence[float] = (0.0, 0.0, 0.0),
-                 charge: float = 0.0, groups: Optional[Sequence[int]] = None,
+                 charge: float = 0.0, groups: Union[str, Sequence[int], None] = "model",
                  group_charges: Optional[Sequence[float]] = None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(model, PQEqModel):
@@ -41,8 +48,19 @@ class PQEqCalculator(Calculator):
         if self.field.shape != (3,):
             raise ValueError(f"`field` must have 3 components (V/Å), got {list(field)}")
         self.charge = float(charge)
-        self.groups = None if groups is None else torch.tensor(list(groups), dtype=torch.long)
+        self.rule: Optional[str] = None  # "molecules": groups from each structure; None: as given
+        self.groups = None
+        if isinstance(groups, str):
+            self.rule = resolve_charge_groups(groups, model, None, "PQEqCalculator")
+            if self.rule not in (None, "molecules"):
+                raise ValueError(f"`groups` is {groups!r}; options are 'model', 'molecules', 'total', None or one "
+                                 "group index per atom")
+        elif groups is not None:
+            self.groups = torch.tensor(list(groups), dtype=torch.long)
         self.group_charges = None if group_charges is None else torch.tensor(list(group_charges), dtype=torch.float64)
+        policy = policy_of(model)
+        self._checked_total = policy is None or not policy.molecular
+        self.bond_factor = policy.bond_factor if policy is not None and policy.molecular else ChargeConstraint().bond_factor
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -50,10 +68,17 @@ class PQEqCalculator(Calculator):
         if pbc.any() and not pbc.all():
             raise ValueError(f"partially periodic cells (pbc={pbc.tolist()}) are not supported")
         cell = torch.tensor(np.asarray(self.atoms.cell), dtype=torch.float64) if pbc.all() else None
+        groups = self.groups
+        if self.rule == "molecules":
+            groups = torch.as_tensor(molecules_by_distance(self.atoms, self.bond_factor))
+        elif groups is None and not self._checked_total:
+            self._checked_total = True  # the warning once, at the first structure
+            molecules = molecules_by_distance(self.atoms, self.bond_factor)
+            warn_total_spanning_molecules(self.model, int(molecules.max()) + 1, "PQEqCalculator")
         out = energy_forces_stress(
             self.model, torch.tensor(self.atoms.positions, dtype=torch.float64),
             torch.tensor(self.atoms.numbers, dtype=torch.long), cell,
-            torch.tensor(self.field, dtype=torch.float64), self.charge, self.groups, self.group_charges)
+            torch.tensor(self.field, dtype=torch.float64), self.charge, groups, self.group_charges)
         self.results["energy"] = self.results["free_energy"] = float(out["energy"])
         self.results["forces"] = out["forces"].numpy()
         self.results["charges"] = out["charges"].numpy()

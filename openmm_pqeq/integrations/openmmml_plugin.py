@@ -6,8 +6,9 @@ module whenever ``openmmml`` is imported, so it imports nothing heavy at module 
 
 >>> from openmmml import MLPotential                                     # doctest: +SKIP
 >>> potential = MLPotential('pqeq', modelPath='model.pt')                 # doctest: +SKIP
->>> system = potential.createSystem(topology, field=(0, 0, 2.5),          # doctest: +SKIP
-...                                 chargeGroups='molecules')
+>>> system = potential.createSystem(topology, field=(0, 0, 2.5))          # doctest: +SKIP
+
+The charge groups default to the model's own rule (``chargeGroups='model'``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class PQEqPotentialImpl(MLPotentialImpl):
     """Adds a PQEq model force (TorchForce by default) to an openmm-ml System.
 
     Options of ``createSystem``: ``charge`` (e), ``field`` (V/nm, 3 numbers or a Quantity),
-    ``chargeGroups`` (None, ``'molecules'``, ``'residues'``), ``groupCharges``, ``backend``
+    ``chargeGroups`` (``'model'``, the default: the charge-constraint rule the model was trained
+    with; ``'molecules'``, ``'residues'``, ``'total'``), ``groupCharges``, ``backend``
     (``'torchforce'`` or ``'python'``).  ``precision`` is accepted for openmm-ml
     compatibility; the model always computes in double precision.
     """
@@ -64,6 +66,6 @@ class PQEqPotentialImpl(MLPotentialImpl):
         except ImportError as error:  # pragma: no cover - dependencies of the package
             raise ImportError(f"the '{self.name}' potential needs openmm_pqeq's dependencies ({error})") from None
         add_pqeq_force(system, topology, self.model, atoms=atoms, charge=args.get("charge", 0.0),
-                       charge_groups=args.get("chargeGroups"), group_charges=args.get("groupCharges"),
+                       charge_groups=args.get("chargeGroups", "model"), group_charges=args.get("groupCharges"),
                        field=args.get("field", (0.0, 0.0, 0.0)), backend=args.get("backend", "torchforce"),
                        force_group=forceGroup)

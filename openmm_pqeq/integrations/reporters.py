@@ -15,6 +15,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..charge_constraint import resolve_charge_groups
 from ..model import PQEqModel
 from ..units import NM_TO_ANGSTROM, V_PER_NM_TO_V_PER_A
 from .setup import FIELD_PARAMETERS, atom_setup
@@ -31,12 +32,13 @@ class PQEqReporter:
     file : path of the output text file (overwritten).
     reportInterval : steps between reports.
     model : model file, shipped name, or PQEqModel (the one the force uses).
-    topology : the OpenMM Topology; ``atoms``, ``charge``, ``charge_groups`` and
-        ``group_charges`` as given to :func:`~openmm_pqeq.integrations.system.add_pqeq_force`.
+    topology : the OpenMM Topology; ``atoms``, ``charge``, ``charge_groups`` (default ``"model"``:
+        the model's own rule) and ``group_charges`` as given to
+        :func:`~openmm_pqeq.integrations.system.add_pqeq_force`.
     """
 
     def __init__(self, file: Union[str, Path], reportInterval: int, model: Union[str, Path, PQEqModel], topology,
-                 atoms: Optional[Sequence[int]] = None, charge: float = 0.0, charge_groups: Optional[str] = None,
+                 atoms: Optional[Sequence[int]] = None, charge: float = 0.0, charge_groups: Optional[str] = "model",
                  group_charges: Optional[Sequence[float]] = None):
         if reportInterval < 1:
             raise ValueError(f"reportInterval is {reportInterval} but must be >= 1")
@@ -45,7 +47,8 @@ class PQEqReporter:
 
             model = load_model(model)
         self.model = model
-        self.setup = atom_setup(topology, atoms, charge, charge_groups, group_charges)
+        rule = resolve_charge_groups(charge_groups, model, None, "PQEqReporter")
+        self.setup = atom_setup(topology, atoms, charge, rule, group_charges)
         self.reportInterval = int(reportInterval)
         self._out = open(file, "w")
         n = len(self.setup.atoms)

@@ -65,8 +65,9 @@ def atom_setup(topology, atoms: Optional[Sequence[int]] = None, charge: float = 
                charge_groups: Optional[str] = None, group_charges: Optional[Sequence[float]] = None) -> AtomSetup:
     """Build an :class:`AtomSetup` from an OpenMM Topology.
 
-    ``charge_groups``: None (one total ``charge``), ``"molecules"`` (each bonded molecule
-    keeps its charge, neutral unless ``group_charges`` says otherwise) or ``"residues"``.
+    ``charge_groups``: None or ``"total"`` (one total ``charge``), ``"molecules"`` (each bonded
+    molecule keeps its charge, neutral unless ``group_charges`` says otherwise) or ``"residues"``.
+    (The entry points resolve ``"model"``, the model's own rule, before calling this.)
     """
     all_atoms = list(topology.atoms())
     chosen = list(range(len(all_atoms))) if atoms is None else [int(a) for a in atoms]
@@ -82,6 +83,8 @@ def atom_setup(topology, atoms: Optional[Sequence[int]] = None, charge: float = 
                              "virtual sites and extra particles cannot be modelled")
         numbers.append(int(element.atomic_number))
     groups: Optional[List[int]] = None
+    if charge_groups == "total":
+        charge_groups = None
     if charge_groups == "molecules":
         groups = molecules_of(topology, chosen)
     elif charge_groups == "residues":
@@ -89,7 +92,8 @@ def atom_setup(topology, atoms: Optional[Sequence[int]] = None, charge: float = 
         labels = {r: g for g, r in enumerate(dict.fromkeys(residue_of))}
         groups = [labels[r] for r in residue_of]
     elif charge_groups is not None:
-        raise ValueError(f"`charge_groups` is {charge_groups!r}; options are None, 'molecules', 'residues'")
+        raise ValueError(f"`charge_groups` is {charge_groups!r}; options are 'molecules', 'residues', 'total' "
+                         "(None: one total charge)")
     charges_of_groups: Optional[List[float]] = None
     if groups is not None:
         n_groups = max(groups) + 1

@@ -1,6 +1,9 @@
 """Build OpenMM Systems with a PQEq model, the way OpenMM users expect.
 
 >>> system = create_system(pdb.topology, model="model.pt", field=(0, 0, 2.5))  # doctest: +SKIP
+
+The charge constraints default to the model's own rule (``charge_groups="model"``, see
+:mod:`openmm_pqeq.charge_constraint`).
 """
 
 from __future__ import annotations
@@ -8,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
+from ..charge_constraint import resolve_charge_groups, warn_total_spanning_molecules
 from ..model import PQEqModel, config_of
 from .openmm_force import make_force
-from .setup import atom_setup
+from .setup import atom_setup, molecules_of
 
 ModelLike = Union[str, Path, PQEqModel]
 
@@ -24,7 +28,7 @@ def _resolve(model: ModelLike) -> PQEqModel:
 
 
 def add_pqeq_force(system, topology, model: ModelLike, *, atoms: Optional[Sequence[int]] = None,
-                   charge: float = 0.0, charge_groups: Optional[str] = None,
+                   charge: float = 0.0, charge_groups: Optional[str] = "model",
                    group_charges: Optional[Sequence[float]] = None, field=(0.0, 0.0, 0.0),
                    backend: str = "torchforce", force_group: int = 0):
     """Add a PQEq model force to an existing ``system`` and return it.
@@ -34,10 +38,13 @@ def add_pqeq_force(system, topology, model: ModelLike, *, atoms: Optional[Sequen
     system, topology : the OpenMM System and the Topology it was built from.
     model : path or shipped name of a model file, or a :class:`~openmm_pqeq.model.PQEqModel`.
     atoms : indices of the atoms the model handles (ML/MM-style use); default all.
-    charge : total charge (e) of those atoms, with ``charge_groups=None``.
-    charge_groups : ``"molecules"`` (bonded molecules of the Topology keep their charge,
+    charge : total charge (e) of those atoms, with one total charge.
+    charge_groups : ``"model"`` (default: the charge-constraint rule the model was trained with,
+        :mod:`openmm_pqeq.charge_constraint`; older model files without one: one total charge,
+        with a warning), ``"molecules"`` (bonded molecules of the Topology keep their charge,
         neutral unless ``group_charges`` says otherwise; the field then couples to molecular
-        dipoles), ``"residues"``, or None (one total charge).
+        dipoles), ``"residues"``, or ``"total"`` / None (one total charge; a warning when it spans
+        several molecules of a model trained with one group per molecule).
     field : initial uniform field, 3 numbers in V/nm or an ``openmm.unit`` Quantity.
         The components are the global parameters ``pqeq_field_x/y/z`` (V/nm).
     backend : ``"torchforce"`` (openmm-torch TorchForce) or ``"python"`` (openmm.PythonForce).
@@ -47,14 +54,17 @@ def add_pqeq_force(system, topology, model: ModelLike, *, atoms: Optional[Sequen
         raise ValueError(f"system has {system.getNumParticles()} particles but topology has "
                          f"{topology.getNumAtoms()} atoms")
     resolved = _resolve(model)
-    setup = atom_setup(topology, atoms, charge, charge_groups, group_charges)
+    groups_rule = resolve_charge_groups(charge_groups, resolved, None, "add_pqeq_force")
+    setup = atom_setup(topology, atoms, charge, groups_rule, group_charges)
+    if setup.groups is None:
+        warn_total_spanning_molecules(resolved, max(molecules_of(topology, setup.atoms)) + 1, "add_pqeq_force")
     config = config_of(resolved) if backend == "python" else None
     force = make_force(resolved, setup, system.getNumParticles(), config, field, backend, force_group)
     system.addForce(force)
     return force
 
 
-def create_system(topology, model: ModelLike, *, charge: float = 0.0, charge_groups: Optional[str] = None,
+def create_system(topology, model: ModelLike, *, charge: float = 0.0, charge_groups: Optional[str] = "model",
                   group_charges: Optional[Sequence[float]] = None, field=(0.0, 0.0, 0.0),
                   backend: str = "torchforce", remove_cm_motion: bool = True):
     """A new System whose only force is the model (masses from the Topology's elements).

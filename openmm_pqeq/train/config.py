@@ -69,6 +69,12 @@ class ModelConfig:
     #: Start from a saved model (file or shipped name) instead of building one (finetuning);
     #: ``elements``/``e0``/``pqeq``/``d3`` are then taken from that model.
     init: Optional[str] = None
+    #: Charge constraints of the PQEq term in training, recorded in the model file and used by
+    #: default everywhere the model runs (:mod:`openmm_pqeq.charge_constraint`):
+    #: ``{rule: total}`` (one total charge per frame) or ``{rule: molecules, bond_factor: 1.3}``
+    #: (one neutral group per molecule; molecules from covalent-radius distances).  null: one total
+    #: charge, or, with ``init``, the rule of that model.
+    charge_constraint: Optional[Dict[str, Any]] = None
 
 
 @dataclass
@@ -287,6 +293,13 @@ class TrainConfig:
             raise ValueError("`model.pqeq.trainable` frees PQEq parameters, so the PQEq energies and forces change "
                              "during training and cached Δ-targets would be stale: set `training.long_range: online` "
                              "(E0 and the PQEq parameters are then optimized together)")
+        if self.model.charge_constraint is not None:
+            from ..charge_constraint import ChargeConstraint
+
+            try:
+                ChargeConstraint.from_dict(self.model.charge_constraint)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"`model.charge_constraint`: {error}") from None
         if self.model.init is None and self.model.e0 is None:
             raise ValueError("`model.e0` is null: there is nothing to train (give an E0 network)")
         if isinstance(self.statistics.shift, str) and self.statistics.shift not in ("least_squares", "none"):

@@ -5,12 +5,16 @@ V/Å, float64): per-atom ``positions`` (ΣN, 3), ``numbers`` (ΣN,), ``forces`` 
 per-frame ``n_atoms`` (F,), ``cell`` (F, 3, 3) Å, ``periodic`` (F,), ``energy`` (F,) eV,
 ``stress`` (F, 3, 3) eV/Å³ (ASE sign: positive = tensile), ``charge`` (F,) e, ``field`` (F, 3)
 V/Å and ``frame`` (F,) (index in the source file), with masks ``has_energy``,
-``has_forces``, ``has_stress`` for quantities missing from some frames.
+``has_forces``, ``has_stress`` for quantities missing from some frames, and the charge
+constraints of the frame (:mod:`openmm_pqeq.charge_constraint`): per-atom ``groups`` (ΣN,)
+(group index within the frame; all 0 for one total charge) and per-frame ``n_groups`` (F,)
+(1 for one total charge, else the number of molecules, each neutral).
 
 Reading an extxyz file with ASE is slow, so the first :func:`load_dataset` writes the tensors
 to ``<cache_dir>/<stem>-<key>.data.pt`` (default ``cache_dir``: ``.pqeq_cache`` next to the
 data file), where the key hashes the file's content and the reading options: a changed file
-is converted again, an unchanged one is never re-read.
+is converted again, an unchanged one is never re-read.  The charge-constraint policy is part of
+the key (molecules found by a distance rule depend on its bond factor).
 
 >>> dataset = load_dataset("water.extxyz")  # doctest: +SKIP
 >>> splits = split_indices(len(dataset), validation_fraction=0.1, test_fraction=0.1, seed=1)  # doctest: +SKIP
@@ -30,11 +34,13 @@ from typing import Dict, Iterator, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..charge_constraint import ChargeConstraint
+
 #: Version of the cached tensor layout; bump it when the layout changes.
-CACHE_VERSION = 1
-PER_ATOM = ("positions", "numbers", "forces")
+CACHE_VERSION = 2
+PER_ATOM = ("positions", "numbers", "forces", "groups")
 PER_FRAME = ("n_atoms", "cell", "periodic", "energy", "has_energy", "has_forces", "stress", "has_stress",
-             "charge", "field", "frame")
+             "charge", "field", "frame", "n_groups")
 
 
 def file_sha256(path: Union[str, Path]) -> str:
@@ -80,6 +86,17 @@ class StructureDataset:
     @property
     def num_atoms(self) -> int:
         return int(self.offsets[-1])
+
+    @property
+    def charge_constraint(self) -> ChargeConstraint:
+        """The policy the groups were made with (one total charge when the source does not say)."""
+        return ChargeConstraint.from_dict(self.source.get("charge_constraint") or {"rule": "total"})
+
+    def frame_groups(self, frame: int) -> Optional[torch.Tensor]:
+        """Group index (N,) of the atoms of ``frame`` for the PQEq solve, or None (one total charge)."""
+        if not self.charge_constraint.molecular:
+            return None
+        return self.tensors["groups"][int(self.offsets[frame]):int(self.offsets[frame + 1])]
 
     @property
     def elements(self) -> List[int]:
@@ -160,9 +177,12 @@ def _stress_matrix(value, frame: int) -> np.ndarray:
 
 def atoms_to_tensors(frames: Sequence, energy_key: str = "energy", forces_key: str = "forces",
                      stress_key: str = "stress", charge_key: str = "charge", field_key: str = "field",
-                     frame_numbers: Optional[Sequence[int]] = None) -> Dict[str, torch.Tensor]:
-    """Concatenated dataset tensors of a list of ASE ``Atoms`` (module docstring)."""
-    positions, numbers, forces = [], [], []
+                     frame_numbers: Optional[Sequence[int]] = None,
+                     charge_constraint: Optional[ChargeConstraint] = None) -> Dict[str, torch.Tensor]:
+    """Concatenated dataset tensors of a list of ASE ``Atoms`` (module docstring); the groups come
+    from ``charge_constraint`` (default: one total charge)."""
+    policy = charge_constraint if charge_constraint is not None else ChargeConstraint("total")
+    positions, numbers, forces, groups = [], [], [], []
     per_frame: Dict[str, list] = {k: [] for k in PER_FRAME}
     for k, atoms in enumerate(frames):
         n = len(atoms)
@@ -192,7 +212,17 @@ def atoms_to_tensors(frames: Sequence, energy_key: str = "energy", forces_key: s
         per_frame["has_forces"].append(f is not None)
         per_frame["stress"].append(np.zeros((3, 3)) if stress is None else _stress_matrix(stress, k))
         per_frame["has_stress"].append(stress is not None and bool(pbc.all()))
-        per_frame["charge"].append(float(atoms.info.get(charge_key, 0.0) or 0.0))
+        charge = float(atoms.info.get(charge_key, 0.0) or 0.0)
+        frame_groups = policy.groups(atoms)
+        if frame_groups is None:
+            frame_groups = np.zeros(n, dtype=np.int64)
+        elif abs(charge) > 1e-9:
+            raise ValueError(f"frame {k if frame_numbers is None else frame_numbers[k]} has total charge {charge:g} e, "
+                             "but the charge constraint makes every molecule neutral (rule 'molecules'): leave "
+                             "charged frames out, or train with charge_constraint rule 'total'")
+        groups.append(frame_groups)
+        per_frame["n_groups"].append(int(frame_groups.max()) + 1)
+        per_frame["charge"].append(charge)
         per_frame["field"].append(field_value)
         per_frame["frame"].append(k if frame_numbers is None else frame_numbers[k])
     if not positions:
@@ -201,10 +231,11 @@ def atoms_to_tensors(frames: Sequence, energy_key: str = "energy", forces_key: s
         "positions": torch.tensor(np.concatenate(positions)),
         "numbers": torch.tensor(np.concatenate(numbers)),
         "forces": torch.tensor(np.concatenate(forces)),
+        "groups": torch.tensor(np.concatenate(groups)).to(torch.long),
     }
     for key, values in per_frame.items():
         tensors[key] = torch.tensor(np.asarray(values))
-    for key in ("n_atoms", "frame"):
+    for key in ("n_atoms", "frame", "n_groups"):
         tensors[key] = tensors[key].to(torch.long)
     return tensors
 
@@ -257,7 +288,8 @@ def cache_path(path: Union[str, Path], cache_dir: Union[str, Path, None] = None,
 def load_dataset(path: Union[str, Path], index: str = ":", cache_dir: Union[str, Path, None] = None,
                  use_cache: bool = True, energy_key: str = "energy", forces_key: str = "forces",
                  stress_key: str = "stress", charge_key: str = "charge", field_key: str = "field",
-                 format: Optional[str] = None) -> StructureDataset:
+                 format: Optional[str] = None,
+                 charge_constraint: Optional[ChargeConstraint] = None) -> StructureDataset:
     """Read ``path`` (any ASE-readable file) into a :class:`StructureDataset`, through the cache.
 
     Parameters
@@ -273,6 +305,8 @@ def load_dataset(path: Union[str, Path], index: str = ":", cache_dir: Union[str,
         Folder of the cached tensors (default ``.pqeq_cache`` next to the file).
     use_cache : bool
         False reads the file with ASE every time (nothing written).
+    charge_constraint : ChargeConstraint, optional
+        How each frame's charge groups are made (default: one total charge per frame).
 
     Returns
     -------
@@ -284,12 +318,15 @@ def load_dataset(path: Union[str, Path], index: str = ":", cache_dir: Union[str,
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
     keys = dict(energy_key=energy_key, forces_key=forces_key, stress_key=stress_key, charge_key=charge_key,
                 field_key=field_key)
+    policy = charge_constraint if charge_constraint is not None else ChargeConstraint("total")
     sha256 = file_sha256(path)
-    source = {"path": str(path.resolve()), "sha256": sha256, "index": index}
+    source = {"path": str(path.resolve()), "sha256": sha256, "index": index,
+              "charge_constraint": policy.to_dict()}
     cached = None
     if use_cache:
         folder = _writable_dir(Path(cache_dir) if cache_dir is not None else default_cache_dir(path))
-        cached = cache_path(path, folder, index, sha256, **keys)
+        cached = cache_path(path, folder, index, sha256, **keys,
+                            charge_constraint=json.dumps(policy.to_dict(), sort_keys=True))
         if cached.is_file():
             try:
                 payload = torch.load(cached, map_location="cpu", weights_only=True)
@@ -306,7 +343,7 @@ def load_dataset(path: Union[str, Path], index: str = ":", cache_dir: Union[str,
     if not frames:
         raise ValueError(f"{path} (index {index!r}) holds no frames")
     numbers = list(range(len(frames)))
-    tensors = atoms_to_tensors(frames, frame_numbers=numbers, **keys)
+    tensors = atoms_to_tensors(frames, frame_numbers=numbers, charge_constraint=policy, **keys)
     if not bool(tensors["has_energy"].any()) and not bool(tensors["has_forces"].any()):
         raise ValueError(f"{path} has neither energies (key {energy_key!r}) nor forces (key {forces_key!r}): "
                          "nothing to train on; check the key names")

@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from ..charge_constraint import ChargeConstraint, policy_of
 from ..io import load_model
 from ..model import PQEqModel, config_of
 from .data import StructureDataset, load_dataset, split_indices
@@ -49,7 +50,8 @@ def evaluate_dataset(model: PQEqModel, dataset: StructureDataset, batch_size: in
 def model_errors(model, data, split: str = "all", index: Optional[str] = None, batch_size: int = 16,
                  device: str = "cpu", cache_dir: Optional[str] = None, use_cache: bool = True,
                  progress: bool = False, **keys: str) -> Dict[str, Any]:
-    """Errors of a saved model (file or shipped name) on an ASE-readable data file.
+    """Errors of a saved model (file or shipped name) on an ASE-readable data file, under the
+    charge constraints the model was trained with (one total charge for older model files).
 
     Parameters
     ----------
@@ -91,7 +93,10 @@ def model_errors(model, data, split: str = "all", index: Optional[str] = None, b
         if from_file:
             raise ValueError(f"the {split} set of this model came from its own file "
                              f"({provenance['data'][split]['path']}); test on that file with --split all")
-    dataset = load_dataset(data, index=index or ":", cache_dir=cache_dir, use_cache=use_cache, **data_options)
+    loaded = load_model(model)
+    policy = policy_of(loaded) or ChargeConstraint("total")  # the rule the model was trained with
+    dataset = load_dataset(data, index=index or ":", cache_dir=cache_dir, use_cache=use_cache,
+                           charge_constraint=policy, **data_options)
     if split != "all":
         if dataset.source["sha256"] != trained.get("sha256"):
             raise ValueError(f"{data} is not the file this model was trained on (SHA-256 "
@@ -99,7 +104,6 @@ def model_errors(model, data, split: str = "all", index: Optional[str] = None, b
                              f"{split} split is undefined; use --split all")
         split_frames = split_indices(len(dataset), 0.0 if s["validation_file"] else s["validation_fraction"],
                                      0.0 if s["test_file"] else s["test_fraction"], s["seed"])[split]
-    loaded = load_model(model)
     attach_long_range(dataset, config_of(loaded), progress=progress,
                       cache_dir=None if dataset.source.get("cache") else cache_dir)
     if split_frames is not None:

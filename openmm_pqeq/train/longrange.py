@@ -4,8 +4,10 @@
 forces and stress).  PQEq and D3 have no trainable parameters, so their energies (eV), forces
 (eV/Å) and stresses (eV/Å³) are computed once per frame, with the frame's total charge and
 field, by :func:`~openmm_pqeq.model.energy_forces_stress` on a model holding only those terms,
-in float64.  The cache file is keyed by the data and by the exact PQEq/D3 configuration (and
-the elements, which fix the Ewald cutoff): changing either recomputes it.  When PQEq
+in float64, under the frame's charge constraints (one total charge, or one neutral group per
+molecule: :mod:`openmm_pqeq.charge_constraint`).  The cache file is keyed by the data, the
+charge-constraint policy and the exact PQEq/D3 configuration (and the elements, which fix the
+Ewald cutoff): changing any of them recomputes it.  When PQEq
 parameters become trainable, train with ``long_range: online`` instead, which evaluates these
 terms through the model at every step.
 """
@@ -31,8 +33,11 @@ def long_range_config(model_config: Dict[str, Any]) -> Dict[str, Any]:
             "d3": model_config.get("d3")}
 
 
-def long_range_key(model_config: Dict[str, Any]) -> str:
-    text = json.dumps(long_range_config(model_config), sort_keys=True)
+def long_range_key(model_config: Dict[str, Any], charge_constraint: Optional[Dict[str, Any]] = None) -> str:
+    config = long_range_config(model_config)
+    if charge_constraint is not None and charge_constraint.get("rule") != "total":
+        config["charge_constraint"] = charge_constraint
+    text = json.dumps(config, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -68,7 +73,7 @@ def compute_long_range(dataset: StructureDataset, model_config: Dict[str, Any],
             model.pqeq.reset()  # every frame starts from zero charges (no warm start across frames)
         try:
             out = energy_forces_stress(model, dataset.positions[lo:hi], dataset.numbers[lo:hi], cell,
-                                       dataset.field[k], float(dataset.charge[k]))
+                                       dataset.field[k], float(dataset.charge[k]), dataset.frame_groups(k))
         except (RuntimeError, ValueError) as error:
             raise type(error)(f"long-range terms of frame {int(dataset.frame[k])} of "
                               f"{dataset.source.get('path', 'the data')}: {error}") from error
@@ -85,15 +90,17 @@ def attach_long_range(dataset: StructureDataset, model_config: Dict[str, Any], c
     when it exists.  Under torch.distributed the frames are shared between ranks and rank 0
     writes the cache."""
     cache_file = None
+    policy = dataset.charge_constraint.to_dict()
     source_cache = dataset.source.get("cache")
     if source_cache is not None or cache_dir is not None:
         folder = Path(cache_dir) if cache_dir is not None else Path(source_cache).parent
         stem = Path(source_cache).name.replace(".data.pt", "") if source_cache else dataset.source["sha256"][:16]
-        cache_file = folder / f"{stem}.lr-{long_range_key(model_config)}.pt"
+        cache_file = folder / f"{stem}.lr-{long_range_key(model_config, policy)}.pt"
     terms = None
+    stamp = json.dumps({**long_range_config(model_config), "charge_constraint": policy}, sort_keys=True)
     if cache_file is not None and cache_file.is_file():
         payload = torch.load(cache_file, map_location="cpu", weights_only=True)
-        if payload.get("config") == json.dumps(long_range_config(model_config), sort_keys=True):
+        if payload.get("config") == stamp:
             terms = payload["terms"]
     if terms is None:
         rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
@@ -103,8 +110,7 @@ def attach_long_range(dataset: StructureDataset, model_config: Dict[str, Any], c
             for value in terms.values():
                 dist.all_reduce_sum(value)
         if cache_file is not None and rank == 0:
-            save_atomic({"config": json.dumps(long_range_config(model_config), sort_keys=True),
-                         "sha256": dataset.source.get("sha256"), "terms": terms}, cache_file)
+            save_atomic({"config": stamp, "sha256": dataset.source.get("sha256"), "terms": terms}, cache_file)
         if dist is not None:
             dist.barrier()
     dataset.attach("lr_energy", terms["lr_energy"], per_atom=False)

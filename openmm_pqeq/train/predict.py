@@ -10,7 +10,8 @@ The E0 network takes one structure at a time, so a batch is evaluated as:
 
 Long-range terms come either from the cached ``lr_*`` tensors attached to the batch
 (:mod:`~openmm_pqeq.train.longrange`) or, with ``long_range="online"``, from ``model.pqeq``
-and ``model.d3`` evaluated on the same (strained) positions, so gradients reach them.
+and ``model.d3`` evaluated on the same (strained) positions (under each frame's charge groups),
+so gradients reach them.
 Forces and stress are derivatives of the total energy (``create_graph=True`` when training).
 """
 
@@ -108,7 +109,7 @@ def predict_batch(model: torch.nn.Module, batch: StructureDataset, long_range: s
             if model.pqeq is not None:
                 model.pqeq.reset()
                 out = model.pqeq(strained_positions[k], numbers[lo:hi], strained_cells[k], field,
-                                 float(t["charge"][k]), None, None)
+                                 float(t["charge"][k]), batch.frame_groups(k), None)
                 energy = energy.index_add(0, frame_index[k], out["energy"].reshape(1))
             if model.d3 is not None:
                 e_d3 = model.d3(strained_positions[k], numbers[lo:hi], strained_cells[k])

@@ -10,7 +10,9 @@ One run (:func:`train`):
 1. read the data through the tensor cache and split it (fixed seed);
 2. build the model (elements and E0's ``avg_num_neighbors`` from the data), or load one
    (``model.init``, finetuning), or restore a checkpoint (``training.resume``);
-3. compute the long-range terms of every frame once (cached, keyed by the PQEq/D3 config);
+3. compute the long-range terms of every frame once (cached, keyed by the PQEq/D3 config and
+   the charge-constraint policy ``model.charge_constraint``, which gives each frame its groups
+   and is recorded in the model file);
 4. fit the per-element energy shift (least squares on the Δ-target) and scale (RMS Δ-force);
 5. train with AdamW/Adam, a learning-rate schedule, optional EMA of the weights and gradient
    clipping; after each epoch evaluate the validation split (with the EMA weights), keep the
@@ -35,6 +37,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from ..charge_constraint import ChargeConstraint, policy_of, set_policy
 from ..io import load_model, model_weights, save_model
 from ..model import PQEqModel, build_model, config_of
 from .config import TrainConfig
@@ -139,10 +142,28 @@ class Trainer:
         self.history: List[Dict[str, Any]] = []
 
     # ------------------------------------------------------------------ set-up
+    def _policy(self) -> ChargeConstraint:
+        """The charge-constraint policy of the run: the configured one, else (finetuning) that of
+        the starting model, else one total charge."""
+        cfg = self.config.model
+        if cfg.charge_constraint is not None:
+            configured = ChargeConstraint.from_dict(cfg.charge_constraint)
+            if cfg.init is not None:
+                start = policy_of(load_model(cfg.init))
+                if start is not None and start != configured:
+                    raise ValueError(f"`model.charge_constraint` {configured.to_dict()} differs from the rule model "
+                                     f"{cfg.init!r} was trained with ({start.to_dict()}); its E0 corrects the PQEq "
+                                     "energy of that rule. Leave `model.charge_constraint` out to keep it")
+            return configured
+        if cfg.init is not None:
+            return policy_of(load_model(cfg.init)) or ChargeConstraint("total")
+        return ChargeConstraint("total")
+
     def _load(self, path: str) -> StructureDataset:
         d = self.config.data
         kwargs = dict(index=d.index, cache_dir=d.cache_dir, energy_key=d.energy_key, forces_key=d.forces_key,
-                      stress_key=d.stress_key, charge_key=d.charge_key, field_key=d.field_key)
+                      stress_key=d.stress_key, charge_key=d.charge_key, field_key=d.field_key,
+                      charge_constraint=self.policy)
         if self.dist.is_main:  # rank 0 converts the file; the others then read the cache
             dataset = load_dataset(path, **kwargs)
         self.dist.barrier()
@@ -199,6 +220,7 @@ class Trainer:
         elif self.dist.is_main and (self.out / "checkpoint.pt").exists() and not config.output.overwrite:
             raise ValueError(f"output folder {self.out} already holds a training run; resume it "
                              "(`training.resume: auto`, --resume) or allow overwriting (`output.overwrite`, --overwrite)")
+        self.policy = self._policy()
         full = self._datasets()
         if self.checkpoint is not None:
             with _default_dtype(torch.float64):
@@ -206,6 +228,7 @@ class Trainer:
         else:
             self.model = self._build(full)
         self.model.e0.to(_DTYPES[config.dtype])
+        set_policy(self.model, self.policy)
         model_config = config_of(self.model)
         for dataset in full.values():
             attach_long_range(dataset, model_config, dist=self.dist, progress=self.progress,

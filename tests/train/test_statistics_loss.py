@@ -75,7 +75,8 @@ def _fake(energy_err, force_err, stress_err=None):
         "energy": torch.zeros(2), "has_energy": torch.tensor([True, True]),
         "has_forces": torch.tensor([True, True]), "stress": torch.zeros(2, 3, 3),
         "has_stress": torch.tensor([False, stress_err is not None]), "charge": torch.zeros(2),
-        "field": torch.zeros(2, 3), "frame": torch.arange(2)}).batch([0, 1])
+        "field": torch.zeros(2, 3), "frame": torch.arange(2), "groups": torch.zeros(6, dtype=torch.long),
+        "n_groups": torch.ones(2, dtype=torch.long)}).batch([0, 1])
     stress = torch.zeros(2, 3, 3)
     if stress_err is not None:
         stress[1] = stress_err

@@ -1,0 +1,79 @@
+"""The charge-constraint policy: molecules by distance, metadata round trip, resolution rules."""
+
+import warnings
+
+import ase
+import numpy as np
+import pytest
+
+from openmm_pqeq.charge_constraint import (ChargeConstraint, connected_components, molecules_by_distance, policy_of,
+                                           resolve_charge_groups, set_policy)
+from openmm_pqeq.io import load_model, save_model
+from openmm_pqeq.model import build_model
+
+WATER = np.array([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0]])
+
+
+def _two_waters(shift):
+    return ase.Atoms("OH2OH2", positions=np.vstack([WATER, WATER + shift]))
+
+
+def test_molecules_by_distance_open_and_periodic():
+    # a hydrogen bond (O...H 1.9 Å) does not join two molecules; a stretched O-H of 1.2 Å stays bonded
+    dimer = _two_waters([0.0, 2.5, 0.0])
+    assert molecules_by_distance(dimer).tolist() == [0, 0, 0, 1, 1, 1]
+    stretched = _two_waters([0.0, 4.0, 0.0])
+    stretched.positions[1] = stretched.positions[0] + 1.2 * np.array([1.0, 0.0, 0.0])
+    assert molecules_by_distance(stretched).tolist() == [0, 0, 0, 1, 1, 1]
+    # a molecule split by the periodic boundary is one molecule (minimum image)
+    box = ase.Atoms("OH2", positions=WATER + [0.3, 0.2, 0.2], cell=np.eye(3) * 6.0, pbc=True)
+    box.positions[1, 0] -= 6.0
+    assert molecules_by_distance(box).tolist() == [0, 0, 0]
+    open_copy = box.copy()
+    open_copy.pbc = False
+    assert molecules_by_distance(open_copy).tolist() == [0, 1, 0]  # without the cell, H1 is far away
+
+
+def test_connected_components_numbering():
+    assert connected_components(6, [4, 1], [5, 2]).tolist() == [0, 1, 1, 2, 3, 3]
+
+
+def test_policy_dict_round_trip_and_errors():
+    policy = ChargeConstraint.from_dict({"rule": "molecules", "bond_factor": 1.25})
+    assert ChargeConstraint.from_dict(policy.to_dict()) == policy
+    assert ChargeConstraint.from_dict({"rule": "total"}).to_dict() == {"rule": "total"}
+    with pytest.raises(ValueError, match="needs a 'rule'"):
+        ChargeConstraint.from_dict({})
+    with pytest.raises(ValueError, match="unknown charge_constraint key"):
+        ChargeConstraint.from_dict({"rule": "molecules", "cutoff": 1.2})
+    with pytest.raises(ValueError, match="rule is 'atoms'"):
+        ChargeConstraint.from_dict({"rule": "atoms"})
+
+
+def test_model_file_records_the_policy(tmp_path):
+    model = build_model({"elements": ["O", "H"], "pqeq": {}})
+    assert policy_of(model) is None
+    set_policy(model, ChargeConstraint("molecules", bond_factor=1.2))
+    reloaded = load_model(save_model(model, tmp_path / "m.pt"))
+    assert policy_of(reloaded) == ChargeConstraint("molecules", bond_factor=1.2)
+    legacy = load_model(save_model(build_model({"elements": ["O", "H"], "pqeq": {}}), tmp_path / "old.pt"))
+    assert policy_of(legacy) is None
+
+
+def test_resolve_charge_groups():
+    molecular = build_model({"elements": ["O", "H"], "pqeq": {}})
+    set_policy(molecular, ChargeConstraint("molecules"))
+    total = build_model({"elements": ["O", "H"], "pqeq": {}})
+    set_policy(total, ChargeConstraint("total"))
+    legacy = build_model({"elements": ["O", "H"], "pqeq": {}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert resolve_charge_groups("model", molecular, None, "test") == "molecules"
+        assert resolve_charge_groups("model", total, "molecules", "test") is None
+        assert resolve_charge_groups("total", molecular, None, "test") is None
+        assert resolve_charge_groups(None, molecular, None, "test") is None
+        assert resolve_charge_groups("residues", molecular, None, "test") == "residues"
+    with pytest.warns(UserWarning, match="does not record the charge constraint"):
+        assert resolve_charge_groups("model", legacy, "molecules", "test") == "molecules"
+    with pytest.raises(ValueError, match="options are 'model'"):
+        resolve_charge_groups("molecule", molecular, None, "test")
