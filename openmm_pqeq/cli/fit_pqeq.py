@@ -8,23 +8,29 @@ DESCRIPTION = """\
 Refine per-element PQEq parameters (electronegativity chi, hardness J, Gaussian radius R and
 shell spring K_s, each inside smooth bounds around the tabulated value) against DFT response data
 from `openmm-pqeq label-response`: dipoles, polarizability tensors (PQEq's analytic response),
-energy changes under uniform fields and electrostatic potentials, with weights.  The structures
-are split by family with a seed; the test split is never used for fitting, only reported.
+energy changes under uniform fields, electrostatic potentials and, for data labelled with
+forces, atomic polar tensors dF/dE (finite fields), with weights.  The PQEq solves use the
+charge constraints of `charge_constraint` (one total charge, or one neutral group per molecule).
+The structures are split by family with a seed (plus `test_families`, always in the test split);
+the test split is never used for fitting, only reported.
 
 Writes the refined set as JSON (every element of the starting set, the fitted entries replaced,
 with provenance, the configuration, per-split metrics of the tabulated and refined sets, and the
-loss history).  To ship it as a named set, copy it to openmm_pqeq/data/pqeq_refined.json (see
-README, "Refining PQEq parameters").
+loss history).  To ship it as a named set, copy it to openmm_pqeq/data/ (pqeq_refined.json,
+pqeq_water.json; see README, "Refining PQEq parameters").
 
 CONFIG is a YAML file; every key is optional (see examples/fit_pqeq.yaml):
   data: response extxyz            start: tabulated set (reaxnet)
   trainable: {chi: all, J: all, R: all, Ks: all, bounds: {chi: 2.0, J: 2.0, R: 1.5, Ks: 5.0}}
-  weights: {dipole: 1, polarizability: 1, field_energy: 1, esp: 0.5}
-  scales: {dipole: 0.1 (D), polarizability: 1 (bohr^3), field_energy: 2 (meV), esp: 0.1 (V)}
+  weights: {dipole: 1, polarizability: 1, field_energy: 1, esp: 0.5, apt: 0}
+  scales: {dipole: 0.1 (D), polarizability: 1 (bohr^3), field_energy: 2 (meV), esp: 0.1 (V), apt: 0.05 (e)}
+  charge_constraint: {rule: total} or {rule: molecules, bond_factor: 1.3}
+  test_families: [names always in the test split]
   regularization, test_fraction, split_seed, optimizer (adam|lbfgs), lr, epochs, output, name
 
-example:
-  openmm-pqeq fit-pqeq examples/fit_pqeq.yaml
+examples:
+  openmm-pqeq fit-pqeq examples/fit_pqeq.yaml          # pqeq-refined (molecules and ions)
+  openmm-pqeq fit-pqeq examples/fit_pqeq_water.yaml    # pqeq-water (water, one group per molecule)
 """
 
 
@@ -51,10 +57,15 @@ def run(args: argparse.Namespace) -> int:
     result = fit(config, progress=not args.no_progress)
     print(f"wrote {config.output}")
     rows = [("polarizability_iso_mae_au", "alpha_iso MAE (a.u.)"), ("dipole_magnitude_mae_debye", "|mu| MAE (D)"),
-            ("field_energy_mae_meV", "field energy MAE (meV)"), ("esp_rmse_V", "ESP RMSE (V)")]
+            ("field_energy_mae_meV", "field energy MAE (meV)"), ("esp_rmse_V", "ESP RMSE (V)"),
+            ("apt_mae_e", "APT MAE (e)")]
+    tabulated, refined = result["metrics"]["tabulated"]["test"], result["metrics"]["refined"]["test"]
     print(f"{'test split':26s} {'tabulated':>10s} {'refined':>10s}")
     for key, label in rows:
-        print(f"{label:26s} {result['metrics']['tabulated']['test'][key]:10.3f} "
-              f"{result['metrics']['refined']['test'][key]:10.3f}")
+        if key in refined:
+            print(f"{label:26s} {tabulated[key]:10.3f} {refined[key]:10.3f}")
+    for kind, values in refined.get("by_kind", {}).items():
+        print(f"  {kind} ({values['n_structures']}): |mu| {100 * values['dipole_magnitude_relative_mae']:.1f} %, "
+              f"alpha_iso {100 * values['polarizability_iso_relative_mae']:.1f} % (relative MAE)")
     print(json.dumps(result["provenance"]["free"]))
     return 0

@@ -16,8 +16,11 @@ examples/data/README.md) and skips structures already there (resumable).  The te
 
 Needs PySCF:  pip install pyscf
 
-example (the shipped examples/data/response_pbe.extxyz):
+examples (the shipped examples/data/response_pbe.extxyz, and the water set with forces for
+atomic polar tensors, examples/data/water_response_pbe.extxyz):
   OMP_NUM_THREADS=1 openmm-pqeq label-response examples/data/response_pbe.extxyz
+  OMP_NUM_THREADS=1 openmm-pqeq label-response --input water_response_structures.extxyz --forces \
+      --field-step 0.1 examples/data/water_response_pbe.extxyz
 """
 
 
@@ -38,6 +41,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--grid-level", type=int, default=2, help="PySCF DFT grid level 0-9 (default: 2)")
     p.add_argument("--conv-tol", type=float, default=1e-9, help="SCF energy tolerance in Hartree (default: 1e-9)")
     p.add_argument("--no-esp", action="store_true", help="skip the electrostatic potential")
+    p.add_argument("--forces", action="store_true",
+                   help="also analytic forces (with the grid response) at zero field and at the six finite fields: "
+                        "per-atom arrays forces (N, 3) and field_forces (N, 18) in eV/Å, for atomic polar tensors")
     p.add_argument("--threads", type=int, default=1, help="OpenMP threads (default: 1)")
     p.add_argument("--list", action="store_true", help="only list the structures and exit")
     p.add_argument("--prune", action="store_true",
@@ -67,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
                   f"{len(atoms):2d} {atoms.info.get('name')}")
         return 0
     settings = DFTSettings(functional=args.functional, basis=args.basis, grid_level=args.grid_level,
-                           conv_tol=args.conv_tol, grid_response=False)
+                           conv_tol=args.conv_tol, grid_response=args.forces)
     summary = label_response_file(frames, args.output, settings, field_step=args.field_step,
-                                  esp=not args.no_esp, threads=args.threads)
+                                  esp=not args.no_esp, threads=args.threads, forces=args.forces)
     print(f"{settings.method}: labelled {summary['labelled']}, skipped {summary['skipped']}, failed "
           f"{summary['failed']}; wall {summary['wall_s']:.1f} s, DFT {summary['dft_wall_s']:.1f} s")
     for index, message in summary["failures"]:
@@ -77,6 +83,6 @@ def run(args: argparse.Namespace) -> int:
     if args.prune:
         from ..data_generation.response import prune_response_file
 
-        dropped = prune_response_file(args.output, frames, settings, args.field_step)
+        dropped = prune_response_file(args.output, frames, settings, args.field_step, args.forces)
         print(f"pruned {dropped} frames not in the structure list")
     return 1 if summary["failed"] else 0

@@ -39,8 +39,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..units import BOHR_TO_ANGSTROM, HARTREE_TO_EV
-from .labelling import (FIELD_AU_TO_V_PER_A, DFTSettings, build_molecule, electronic_dipole, import_pyscf,
-                        make_scf, structure_charge, structure_multiplicity)
+from .labelling import (FIELD_AU_TO_V_PER_A, HARTREE_PER_BOHR_TO_EV_PER_A, DFTSettings, build_molecule,
+                        electronic_dipole, import_pyscf, make_gradients, make_scf, structure_charge,
+                        structure_multiplicity)
 
 #: Elements the response set covers.
 RESPONSE_ELEMENTS = ("H", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Li", "Na", "K", "Mg", "Ca")
@@ -285,13 +286,18 @@ def _scf(mf, dm0=None):
 
 
 def label_response(atoms, settings: Optional[DFTSettings] = None, field_step: float = 0.25,
-                   esp: bool = True, threads: Optional[int] = None):
+                   esp: bool = True, threads: Optional[int] = None, forces: bool = False):
     """Label one isolated structure with its electrostatic response (see the module docstring).
 
     Returns a copy whose ``info`` holds ``energy`` (eV, zero field), ``dipole`` (3,) e·Å,
     ``polarizability`` (9,) Å³ (row-major 3×3), ``field_step`` V/Å, ``field_energies`` (6,) eV,
+    ``field_dipoles`` (18,) e·Å (the dipoles at the six fields, row-major 6×3),
     ``esp_points`` (3M,) Å, ``esp_values`` (M,) V, ``charge``, ``multiplicity``,
-    ``dft_method``, ``dft_wall_s``."""
+    ``dft_method``, ``dft_wall_s``.  With ``forces``, per-atom arrays ``forces`` (N, 3) eV/Å
+    at zero field and ``field_forces`` (N, 18) eV/Å at the six fields (+x, −x, +y, −y, +z, −z,
+    three components each), analytic gradients including the field terms
+    (:func:`~openmm_pqeq.data_generation.labelling.make_gradients`; exact with
+    ``settings.grid_response``); the atomic polar tensor is ∂F_ia/∂E_b ≈ [F_ia(+F b̂) − F_ia(−F b̂)] / 2F (e)."""
     pyscf, _, _ = import_pyscf()
     settings = settings if settings is not None else DFTSettings()
     if threads is not None:
@@ -305,7 +311,8 @@ def label_response(atoms, settings: Optional[DFTSettings] = None, field_step: fl
     mu0 = electronic_dipole(mf0)  # e·bohr
     dm0 = mf0.make_rdm1()
     h = float(field_step) / FIELD_AU_TO_V_PER_A
-    energies, dipoles = [], []
+    energies, dipoles, gradients = [], [], []
+    gradient0 = make_gradients(mf0, settings).kernel() if forces else None
     for axis in range(3):
         for sign in (1.0, -1.0):
             field = np.zeros(3)
@@ -313,6 +320,8 @@ def label_response(atoms, settings: Optional[DFTSettings] = None, field_step: fl
             mf = _scf(make_scf(mol, settings, field), dm0)
             energies.append((float(mf.e_tot) - e0) * HARTREE_TO_EV)
             dipoles.append(electronic_dipole(mf))
+            if forces:
+                gradients.append(np.asarray(make_gradients(mf, settings).kernel()))
     dipoles = np.array(dipoles)
     alpha_au = np.stack([(dipoles[2 * b] - dipoles[2 * b + 1]) / (2 * h) for b in range(3)], axis=1)  # [a, b]
     alpha_au = 0.5 * (alpha_au + alpha_au.T)
@@ -325,6 +334,7 @@ def label_response(atoms, settings: Optional[DFTSettings] = None, field_step: fl
         "polarizability": (alpha_au * BOHR_TO_ANGSTROM ** 3).reshape(-1),
         "field_step": float(field_step),
         "field_energies": np.array(energies),
+        "field_dipoles": (dipoles * BOHR_TO_ANGSTROM).reshape(-1),
         "charge": charge,
         "multiplicity": multiplicity,
         "dft_method": settings.method,
@@ -335,20 +345,26 @@ def label_response(atoms, settings: Optional[DFTSettings] = None, field_step: fl
         info["esp_values"] = electrostatic_potential(mf0, pts)
     info["dft_wall_s"] = round(time.perf_counter() - start, 3)
     labelled.info = info
+    if forces:
+        labelled.arrays["forces"] = -np.asarray(gradient0) * HARTREE_PER_BOHR_TO_EV_PER_A
+        field_forces = -np.stack(gradients, axis=1) * HARTREE_PER_BOHR_TO_EV_PER_A  # (N, 6, 3)
+        labelled.arrays["field_forces"] = field_forces.reshape(len(atoms), 18)
     return labelled
 
 
-def response_key(atoms, settings: DFTSettings, field_step: float) -> str:
+def response_key(atoms, settings: DFTSettings, field_step: float, forces: bool = False) -> str:
     payload = {"numbers": [int(z) for z in atoms.get_atomic_numbers()],
                "positions": np.round(atoms.get_positions(), 8).tolist(),
                "charge": int(atoms.info.get("charge", 0)), "field_step": float(field_step),
                "settings": settings.as_dict(), "kind": "response"}
+    if forces:
+        payload["forces"] = True
     return "k" + hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def label_response_file(frames: Sequence, output_path: str, settings: Optional[DFTSettings] = None,
                         field_step: float = 0.25, esp: bool = True, threads: int = 1,
-                        progress=None) -> Dict:
+                        progress=None, forces: bool = False) -> Dict:
     """Label ``frames`` (see :func:`label_response`) and append each to ``output_path``
     (extxyz) as soon as it is done; frames already there (same ``label_key``) are skipped."""
     from .batch import _append_frame, read_finished
@@ -359,12 +375,12 @@ def label_response_file(frames: Sequence, output_path: str, settings: Optional[D
     labelled, failures, skipped, dft = 0, [], 0, 0.0
     start = time.perf_counter()
     for index, atoms in enumerate(frames):
-        key = response_key(atoms, settings, field_step)
+        key = response_key(atoms, settings, field_step, forces)
         if key in done:
             skipped += 1
             continue
         try:
-            result = label_response(atoms, settings, field_step=field_step, esp=esp, threads=threads)
+            result = label_response(atoms, settings, field_step=field_step, esp=esp, threads=threads, forces=forces)
         except Exception as error:  # noqa: BLE001 - reported, the run goes on
             failures.append((index, f"{type(error).__name__}: {error}"))
             report(f"[{index + 1}/{len(frames)}] {atoms.info.get('name', '')} FAILED: {error}")
@@ -380,14 +396,15 @@ def label_response_file(frames: Sequence, output_path: str, settings: Optional[D
             "wall_s": time.perf_counter() - start, "dft_wall_s": dft}
 
 
-def prune_response_file(path: str, frames: Sequence, settings: DFTSettings, field_step: float) -> int:
+def prune_response_file(path: str, frames: Sequence, settings: DFTSettings, field_step: float,
+                        forces: bool = False) -> int:
     """Drop frames of ``path`` whose key is not one of ``frames`` (e.g. after the structure
     list changed); returns how many were dropped."""
     import ase.io
 
     from .batch import read_finished
 
-    keys = {response_key(atoms, settings, field_step) for atoms in frames}
+    keys = {response_key(atoms, settings, field_step, forces) for atoms in frames}
     finished = read_finished(path)
     keep = [a for a in finished if str(a.info.get("label_key")) in keys]
     if len(keep) < len(finished):
@@ -397,17 +414,24 @@ def prune_response_file(path: str, frames: Sequence, settings: DFTSettings, fiel
 
 
 def read_response(path: str) -> List:
-    """Frames of a response file with ``esp_points`` reshaped to (M, 3) and ``polarizability``
-    to (3, 3)."""
+    """Frames of a response file with ``esp_points`` reshaped to (M, 3), ``polarizability`` to
+    (3, 3), ``field_dipoles`` to (6, 3), and, when present, per-atom ``forces`` (N, 3) and
+    ``field_forces`` (N, 6, 3) in ``atoms.arrays``."""
     import ase.io
 
     frames = ase.io.read(path, ":")
     for atoms in frames:
         info = atoms.info
-        if atoms.calc is not None:  # ASE moves energy and dipole into a calculator on reading
+        if atoms.calc is not None:  # ASE moves energy, dipole and forces into a calculator on reading
             for key in ("energy", "dipole"):
                 if key in atoms.calc.results and key not in info:
                     info[key] = atoms.calc.results[key]
+            if "forces" in atoms.calc.results and "forces" not in atoms.arrays:
+                atoms.arrays["forces"] = np.asarray(atoms.calc.results["forces"], dtype=float)
+        if "field_forces" in atoms.arrays:
+            atoms.arrays["field_forces"] = np.asarray(atoms.arrays["field_forces"], dtype=float).reshape(-1, 6, 3)
+        if "field_dipoles" in info:
+            info["field_dipoles"] = np.asarray(info["field_dipoles"], dtype=float).reshape(6, 3)
         info["dipole"] = np.asarray(info["dipole"], dtype=float).reshape(3)
         info["polarizability"] = np.asarray(info["polarizability"], dtype=float).reshape(3, 3)
         info["field_energies"] = np.asarray(info["field_energies"], dtype=float).reshape(6)

@@ -18,7 +18,8 @@ is for molecules and clusters (a few hundred atoms at most).  Shells of non-pola
 are fixed at zero.
 
 :func:`analytic_polarizability` gives α = M K_c⁻¹ Mᵀ at zero field (M = ∂μ/∂x; K_c⁻¹ the inverse
-inside the charge constraints), differentiable in θ (K built with its graph, evaluated at x̃).
+inside the charge constraints), differentiable in θ (K built with its graph, evaluated at x̃), and
+:func:`analytic_apt` the atomic polar tensors ∂F/∂E from the same response.
 """
 
 from __future__ import annotations
@@ -123,6 +124,48 @@ def analytic_polarizability(pqeq, positions: torch.Tensor, q: torch.Tensor, d: t
     sol = constrained_solve(hessian, m.transpose(0, 1), groups, n_groups, _mask(p))
     alpha = m @ sol
     return 0.5 * (alpha + alpha.transpose(0, 1)) * COULOMB_EV_A
+
+
+def analytic_apt(pqeq, positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor, p: Dict[str, torch.Tensor],
+                 groups: Optional[torch.Tensor] = None, n_groups: int = 1) -> torch.Tensor:
+    """Atomic polar tensors Z*_iab = ∂F_ia/∂E_b (N, 3, 3) in e at zero field (open systems).
+
+    With the field term −E·M x (M: :func:`dipole_matrix`), Z*_iab = q_i δ_ab − Σ_k ∂²E/∂r_ia∂x_k
+    (dx*/dE_b)_k, where dx*/dE = K_c⁻¹ Mᵀ is the constrained linear response of charges and shells
+    (the same solve as :func:`analytic_polarizability`).  Differentiable in the freed parameters
+    when ``(q, d)`` come from :func:`implicit_solution`.  For a neutral system Σ_i Z*_i = 0."""
+    return linear_response(pqeq, positions, q, d, p, groups, n_groups)[1]
+
+
+def linear_response(pqeq, positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor, p: Dict[str, torch.Tensor],
+                    groups: Optional[torch.Tensor] = None, n_groups: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(α (3, 3) Å³, Z* (N, 3, 3) e)`` at zero field from one Hessian and one constrained solve
+    (:func:`analytic_polarizability`, :func:`analytic_apt`)."""
+    n = positions.shape[0]
+    if groups is None:
+        groups = torch.zeros(n, dtype=torch.long, device=positions.device)
+    x = torch.cat([q, d.reshape(-1)])
+    if not x.requires_grad:
+        x = x.detach().requires_grad_(True)
+    r = positions.detach().clone().requires_grad_(True)
+    zero = torch.zeros(3, dtype=positions.dtype, device=positions.device)
+    with torch.enable_grad():
+        energy = _energy(pqeq, r, x, p, zero)
+        (g,) = torch.autograd.grad(energy, x, create_graph=True)
+        hessian = _hessian(g, x, create_graph=True)
+        eye = torch.eye(x.shape[0], dtype=x.dtype, device=x.device)
+        try:
+            (mixed,) = torch.autograd.grad(g, r, grad_outputs=eye, is_grads_batched=True, retain_graph=True,
+                                           create_graph=True)
+        except RuntimeError:  # operators without a batching rule
+            mixed = torch.stack([torch.autograd.grad(g[k], r, retain_graph=True, create_graph=True)[0]
+                                 for k in range(x.shape[0])])
+    m = dipole_matrix(positions, p)
+    response = constrained_solve(hessian, m.transpose(0, 1), groups, n_groups, _mask(p))  # (nx, 3): dx/dE_b
+    coupling = torch.einsum("kia,kb->iab", mixed, response)
+    eye3 = torch.eye(3, dtype=positions.dtype, device=positions.device)
+    alpha = m @ response
+    return 0.5 * (alpha + alpha.transpose(0, 1)) * COULOMB_EV_A, q.reshape(n, 1, 1) * eye3 - coupling
 
 
 def electrostatic_potential(points: torch.Tensor, positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor,

@@ -9,7 +9,14 @@ Targets, per isolated structure of a response file (:mod:`openmm_pqeq.data_gener
   (DFT: central finite fields);
 - ``field_energy``: E(±F ê) − E(0) along x, y, z (meV; exact parameter derivatives by the
   envelope theorem);
-- ``esp``: the electrostatic potential on the points of the file (V).
+- ``esp``: the electrostatic potential on the points of the file (V);
+- ``apt``: the atomic polar tensors ∂F_ia/∂E_b (e): the reference by central finite fields
+  (structures labelled with ``--forces``), PQEq's analytically at zero field
+  (:func:`openmm_pqeq.electrostatics.implicit.analytic_apt`, exact parameter derivatives).
+
+Charge constraints (``charge_constraint``): one total charge per structure, or one neutral group
+per molecule (molecules by the distance rule of :mod:`openmm_pqeq.charge_constraint`), for the
+solve, the polarizability, the field energies and forces alike.
 
 Loss = Σ_k w_k · mean_k(((pred − ref) / s_k)²) + ρ Σ θ² over the training structures, with
 weights w_k, scales s_k and a small pull ρ of the raw parameters θ toward the tables.  The
@@ -33,7 +40,7 @@ import numpy as np
 import torch
 
 from ..electrostatics import PQEq
-from ..electrostatics.implicit import analytic_polarizability, electrostatic_potential
+from ..electrostatics.implicit import analytic_polarizability, electrostatic_potential, linear_response
 from ..electrostatics.parameters import element_parameters
 from ..elements import SYMBOLS
 from ..units import BOHR_TO_ANGSTROM
@@ -42,7 +49,7 @@ from ..units import BOHR_TO_ANGSTROM
 EA_TO_DEBYE: float = 1.0 / 0.20819433622621247
 #: Å³ in bohr³.
 A3_TO_AU: float = 1.0 / BOHR_TO_ANGSTROM ** 3
-TARGETS = ("dipole", "polarizability", "field_energy", "esp")
+TARGETS = ("dipole", "polarizability", "field_energy", "esp", "apt")
 
 
 @dataclass
@@ -57,10 +64,15 @@ class FitConfig:
     trainable: Dict[str, Any] = field(default_factory=lambda: {"chi": "all", "J": "all", "R": "all", "Ks": "all"})
     #: Weights of the targets (0 switches one off).
     weights: Dict[str, float] = field(default_factory=lambda: {"dipole": 1.0, "polarizability": 1.0,
-                                                               "field_energy": 1.0, "esp": 0.5})
-    #: Error scales: dipole debye, polarizability bohr³, field energy meV, ESP volt.
+                                                               "field_energy": 1.0, "esp": 0.5, "apt": 0.0})
+    #: Error scales: dipole debye, polarizability bohr³, field energy meV, ESP volt, APT e.
     scales: Dict[str, float] = field(default_factory=lambda: {"dipole": 0.1, "polarizability": 1.0,
-                                                              "field_energy": 2.0, "esp": 0.1})
+                                                              "field_energy": 2.0, "esp": 0.1, "apt": 0.05})
+    #: Charge constraints of the solve (:mod:`openmm_pqeq.charge_constraint`): {"rule": "total"}
+    #: or {"rule": "molecules", "bond_factor": 1.3} (one neutral group per molecule).
+    charge_constraint: Dict[str, Any] = field(default_factory=lambda: {"rule": "total"})
+    #: Families always put in the test split (e.g. a reference geometry), on top of the seeded ones.
+    test_families: List[str] = field(default_factory=list)
     #: Pull of the raw parameters toward the table (× Σ θ²).
     regularization: float = 1e-3
     #: Test split: fraction of structure families, seed (never used for fitting).
@@ -96,6 +108,9 @@ class FitConfig:
                 merged.update({k: float(v) for k, v in value.items()})
                 value = merged
             setattr(config, key, value)
+        from ..charge_constraint import ChargeConstraint
+
+        ChargeConstraint.from_dict(config.charge_constraint)
         if config.optimizer not in ("adam", "lbfgs"):
             raise ValueError(f"optimizer is {config.optimizer!r}; options are 'adam', 'lbfgs'")
         if not 0 <= config.test_fraction < 1:
@@ -133,36 +148,66 @@ class Structure:
     field_energies: torch.Tensor  # (6,) eV
     esp_points: torch.Tensor  # (M, 3) Å
     esp_values: torch.Tensor  # (M,) V
+    #: charge group of each atom (N,), or None for one total charge
+    groups: Optional[torch.Tensor] = None
+    #: reference atomic polar tensors (N, 3, 3) e, [atom, force component, field component], or None
+    apt: Optional[torch.Tensor] = None
+    family: str = ""
+    #: structure kind of the response set ("monomer", "gas", "liquid", "g2", ...; "" when unknown)
+    kind: str = ""
 
 
-def load_structures(path: Union[str, Path]) -> List[Structure]:
-    """Structures of a response file (see :func:`openmm_pqeq.data_generation.response.read_response`)."""
+def atomic_polar_tensors(field_forces: torch.Tensor, field_step: float) -> torch.Tensor:
+    """APT (N, 3, 3) e, [i, a, b] = ∂F_ia/∂E_b, from forces (N, 6, 3) eV/Å at +F x̂, −F x̂, +F ŷ,
+    −F ŷ, +F ẑ, −F ẑ (central differences, F = ``field_step`` V/Å)."""
+    return torch.stack([(field_forces[:, 2 * b] - field_forces[:, 2 * b + 1]) / (2.0 * field_step)
+                        for b in range(3)], dim=2)
+
+
+def load_structures(path: Union[str, Path], charge_constraint: Optional[Dict[str, Any]] = None) -> List[Structure]:
+    """Structures of a response file (see :func:`openmm_pqeq.data_generation.response.read_response`),
+    with their charge groups under ``charge_constraint`` (default one total charge)."""
+    from ..charge_constraint import ChargeConstraint
     from ..data_generation.response import read_response
 
+    policy = ChargeConstraint.from_dict(charge_constraint or {"rule": "total"})
     out = []
     for atoms in read_response(str(path)):
         info = atoms.info
         t = lambda v: torch.as_tensor(np.asarray(v, dtype=float), dtype=torch.float64)  # noqa: E731
+        groups = policy.groups(atoms)
+        if groups is not None and abs(float(info.get("charge", 0))) > 1e-9:
+            raise ValueError(f"structure {info.get('name')!r} has charge {info.get('charge')} e, but the charge "
+                             "constraint makes every molecule neutral; leave charged structures out")
+        apt = None
+        if "field_forces" in atoms.arrays:
+            apt = atomic_polar_tensors(t(atoms.arrays["field_forces"]), float(info["field_step"]))
+        name = str(info.get("name", atoms.get_chemical_formula()))
         out.append(Structure(
-            name=str(info.get("name", atoms.get_chemical_formula())),
+            name=name,
             positions=t(atoms.get_positions()), numbers=torch.as_tensor(atoms.get_atomic_numbers(), dtype=torch.long),
             charge=float(info.get("charge", 0)), dipole=t(info["dipole"]), polarizability=t(info["polarizability"]),
             field_step=float(info["field_step"]), field_energies=t(info["field_energies"]),
             esp_points=t(info.get("esp_points", np.zeros((0, 3)))), esp_values=t(info.get("esp_values", np.zeros(0))),
+            groups=None if groups is None else torch.as_tensor(groups, dtype=torch.long), apt=apt,
+            family=str(info.get("family", name)), kind=str(info.get("kind", "")),
         ))
-        out[-1].family = str(info.get("family", out[-1].name))  # type: ignore[attr-defined]
     return out
 
 
-def split(structures: Sequence[Structure], test_fraction: float, seed: int) -> Dict[str, List[int]]:
-    """Seeded split by family (:func:`openmm_pqeq.data_generation.response.split_families`)."""
+def split(structures: Sequence[Structure], test_fraction: float, seed: int,
+          test_families: Sequence[str] = ()) -> Dict[str, List[int]]:
+    """Seeded split by family (:func:`openmm_pqeq.data_generation.response.split_families`);
+    ``test_families`` always go to the test split."""
     from ..data_generation.response import split_families
 
     class _Frame:
         def __init__(self, s):
-            self.info = {"family": getattr(s, "family", s.name), "name": s.name}
+            self.info = {"family": s.family or s.name, "name": s.name}
 
-    return split_families([_Frame(s) for s in structures], test_fraction=test_fraction, seed=seed)
+    parts = split_families([_Frame(s) for s in structures], test_fraction=test_fraction, seed=seed)
+    forced = [k for k in parts["train"] if (structures[k].family or structures[k].name) in set(test_families)]
+    return {"train": [k for k in parts["train"] if k not in forced], "test": sorted(parts["test"] + forced)}
 
 
 def build_pqeq(elements: Sequence[Union[str, int]], params: str = "reaxnet", trainable: Optional[dict] = None,
@@ -174,17 +219,22 @@ def build_pqeq(elements: Sequence[Union[str, int]], params: str = "reaxnet", tra
 
 
 def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[str, torch.Tensor]:
-    """PQEq predictions for one structure: ``dipole`` (3,) e·Å, ``polarizability`` (3, 3) Å³,
-    ``field_energies`` (6,) eV, ``esp`` (M,) V; differentiable in the freed parameters."""
+    """PQEq predictions for one structure, under its charge groups: ``dipole`` (3,) e·Å,
+    ``polarizability`` (3, 3) Å³, ``field_energies`` (6,) eV, ``esp`` (M,) V and, for structures
+    with reference APTs, ``apt`` (N, 3, 3) e; differentiable in the freed parameters."""
     zero = torch.zeros(3, dtype=torch.float64)
     pqeq.reset()
-    out = pqeq(s.positions, s.numbers, None, zero, s.charge)
+    out = pqeq(s.positions, s.numbers, None, zero, s.charge, s.groups)
     q, d = out["charges"], out["shell_displacements"]
     p = pqeq.atom_parameters(s.numbers, torch.float64)
     result: Dict[str, torch.Tensor] = {"dipole": out["dipole"]}
     converged = bool(out["converged"])
-    if "polarizability" in targets:
-        result["polarizability"] = analytic_polarizability(pqeq, s.positions, q, d, p)
+    n_groups = 1 if s.groups is None else int(s.groups.max()) + 1
+    if "apt" in targets and s.apt is not None:
+        # α and the APTs share one Hessian and one constrained solve
+        result["polarizability"], result["apt"] = linear_response(pqeq, s.positions, q, d, p, s.groups, n_groups)
+    elif "polarizability" in targets:
+        result["polarizability"] = analytic_polarizability(pqeq, s.positions, q, d, p, s.groups, n_groups)
     if "field_energy" in targets:
         energies = []
         saved = pqeq.n_trainable
@@ -195,7 +245,7 @@ def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[
                     f = torch.zeros(3, dtype=torch.float64)
                     f[axis] = sign * s.field_step
                     # warm start: the last solution (zero field or the previous field)
-                    out_f = pqeq(s.positions, s.numbers, None, f, s.charge)
+                    out_f = pqeq(s.positions, s.numbers, None, f, s.charge, s.groups)
                     converged = converged and bool(out_f["converged"])
                     energies.append(out_f["energy"] - out["energy"])
         finally:
@@ -208,7 +258,8 @@ def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[
 
 
 def structure_errors(pred: Dict[str, torch.Tensor], s: Structure) -> Dict[str, torch.Tensor]:
-    """Signed errors in report units: dipole (3,) D, polarizability (3, 3) a.u., field energies (6,) meV, ESP (M,) V."""
+    """Signed errors in report units: dipole (3,) D, polarizability (3, 3) a.u., field energies (6,) meV,
+    ESP (M,) V, APT (N, 3, 3) e."""
     err: Dict[str, torch.Tensor] = {"dipole": (pred["dipole"] - s.dipole) * EA_TO_DEBYE}
     if "polarizability" in pred:
         err["polarizability"] = (pred["polarizability"] - s.polarizability) * A3_TO_AU
@@ -216,6 +267,8 @@ def structure_errors(pred: Dict[str, torch.Tensor], s: Structure) -> Dict[str, t
         err["field_energy"] = (pred["field_energies"] - s.field_energies) * 1000.0
     if "esp" in pred:
         err["esp"] = pred["esp"] - s.esp_values
+    if "apt" in pred:
+        err["apt"] = pred["apt"] - s.apt
     return err
 
 
@@ -245,28 +298,99 @@ def loss_terms(pqeq: PQEq, structures: Sequence[Structure], weights: Dict[str, f
     return out
 
 
-def metrics(pqeq: PQEq, structures: Sequence[Structure]) -> Dict[str, float]:
+def water_monomer_axes(positions: torch.Tensor) -> torch.Tensor:
+    """Rows: unit vectors in the plane ⊥ C2 (H→H), along C2 (O → H–H midpoint) and out of the
+    plane of a water molecule (O, H, H positions (3, 3) Å)."""
+    o, h1, h2 = positions[0], positions[1], positions[2]
+    c2 = 0.5 * (h1 + h2) - o
+    c2 = c2 / torch.linalg.norm(c2)
+    hh = h2 - h1
+    hh = hh - (hh @ c2) * c2
+    hh = hh / torch.linalg.norm(hh)
+    return torch.stack([hh, c2, torch.linalg.cross(hh, c2)])
+
+
+def _is_water_monomer(s: Structure) -> bool:
+    return s.numbers.tolist() == [8, 1, 1]
+
+
+def _summary(rows: List[Dict[str, Any]]) -> Dict[str, float]:
+    out: Dict[str, float] = {"n_structures": len(rows)}
+    if not rows:
+        return out
+    for key in ("a_iso", "mu", "a_iso_rel", "mu_rel"):
+        out[key] = float(np.mean([r[key] for r in rows]))
+    fe = np.concatenate([r["fe"] for r in rows])
+    out["fe"] = float(np.mean(fe)) if fe.size else float("nan")
+    esp = np.concatenate([r["esp"] for r in rows])
+    out["esp"] = float(math.sqrt(np.mean(esp))) if esp.size else float("nan")
+    apt = np.concatenate([r["apt"] for r in rows])
+    if apt.size:
+        out["apt_mae_e"] = float(np.mean(np.abs(apt)))
+        out["apt_rmse_e"] = float(math.sqrt(np.mean(apt ** 2)))
+    components = [r["components_rel"] for r in rows if "components_rel" in r]
+    if components:
+        c = np.abs(np.array(components))
+        out["monomer_components_relative_mae"] = c.mean(0).tolist()
+        out["monomer_components_relative_max"] = c.max(0).tolist()
+    return out
+
+
+def metrics(pqeq: PQEq, structures: Sequence[Structure]) -> Dict[str, Any]:
     """Report metrics: MAE of the isotropic polarizability (a.u.), of the dipole magnitude (D),
-    of the field-response energies (meV), RMSE of the ESP (V), and the counts."""
-    a_iso, mu, fe, esp = [], [], [], []
+    of the field-response energies (meV), RMSE of the ESP (V), the counts and, per structure
+    ``kind``, the same plus relative errors (fractions) of the dipole magnitude and the isotropic
+    polarizability, the APT error (e, where the reference has APTs) and, for water monomers, the
+    relative errors of the polarizability components in plane ⊥ C2, along C2 and out of plane."""
+    rows: List[Dict[str, Any]] = []
     with torch.no_grad():
         saved = pqeq.n_trainable
         pqeq.n_trainable = 0
         try:
             for s in structures:
                 pred = predict(pqeq, s)
-                a_iso.append(abs(float(torch.trace(pred["polarizability"]) - torch.trace(s.polarizability))) / 3 * A3_TO_AU)
-                mu.append(abs(float(torch.linalg.norm(pred["dipole"]) - torch.linalg.norm(s.dipole))) * EA_TO_DEBYE)
-                fe.extend((1000.0 * (pred["field_energies"] - s.field_energies)).abs().tolist())
-                if "esp" in pred:
-                    esp.extend(((pred["esp"] - s.esp_values) ** 2).tolist())
+                ref_iso = float(torch.trace(s.polarizability)) / 3
+                ref_mu = float(torch.linalg.norm(s.dipole))
+                d_iso = float(torch.trace(pred["polarizability"])) / 3 - ref_iso
+                d_mu = float(torch.linalg.norm(pred["dipole"])) - ref_mu
+                row: Dict[str, Any] = {
+                    "kind": s.kind, "a_iso": abs(d_iso) * A3_TO_AU, "mu": abs(d_mu) * EA_TO_DEBYE,
+                    "a_iso_rel": abs(d_iso) / max(ref_iso, 1e-12), "mu_rel": abs(d_mu) / max(ref_mu, 1e-12),
+                    "fe": (1000.0 * (pred["field_energies"] - s.field_energies)).abs().numpy().ravel(),
+                    "esp": ((pred["esp"] - s.esp_values) ** 2).numpy().ravel() if "esp" in pred else np.zeros(0),
+                    "apt": (pred["apt"] - s.apt).numpy().ravel() if "apt" in pred else np.zeros(0)}
+                if _is_water_monomer(s):
+                    axes = water_monomer_axes(s.positions)
+                    ref = torch.diagonal(axes @ s.polarizability @ axes.T)
+                    model = torch.diagonal(axes @ pred["polarizability"] @ axes.T)
+                    row["components_rel"] = ((model - ref) / ref).tolist()
+                rows.append(row)
         finally:
             pqeq.n_trainable = saved
-    return {"n_structures": len(structures),
-            "polarizability_iso_mae_au": float(np.mean(a_iso)) if a_iso else float("nan"),
-            "dipole_magnitude_mae_debye": float(np.mean(mu)) if mu else float("nan"),
-            "field_energy_mae_meV": float(np.mean(fe)) if fe else float("nan"),
-            "esp_rmse_V": float(math.sqrt(np.mean(esp))) if esp else float("nan")}
+    total = _summary(rows)
+    result: Dict[str, Any] = {
+        "n_structures": len(structures),
+        "polarizability_iso_mae_au": total.get("a_iso", float("nan")),
+        "dipole_magnitude_mae_debye": total.get("mu", float("nan")),
+        "field_energy_mae_meV": total.get("fe", float("nan")),
+        "esp_rmse_V": total.get("esp", float("nan")),
+    }
+    for key in ("apt_mae_e", "apt_rmse_e"):
+        if key in total:
+            result[key] = total[key]
+    kinds = sorted({r["kind"] for r in rows if r["kind"]})
+    if kinds:
+        result["by_kind"] = {}
+        for kind in kinds:
+            part = _summary([r for r in rows if r["kind"] == kind])
+            result["by_kind"][kind] = {
+                "n_structures": part["n_structures"], "polarizability_iso_mae_au": part["a_iso"],
+                "polarizability_iso_relative_mae": part["a_iso_rel"], "dipole_magnitude_mae_debye": part["mu"],
+                "dipole_magnitude_relative_mae": part["mu_rel"], "field_energy_mae_meV": part["fe"],
+                "esp_rmse_V": part["esp"],
+                **{k: part[k] for k in ("apt_mae_e", "apt_rmse_e", "monomer_components_relative_mae",
+                                        "monomer_components_relative_max") if k in part}}
+    return result
 
 
 def refined_table(pqeq: PQEq, start: str) -> Dict[str, Dict[str, Any]]:
@@ -308,8 +432,8 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
     Returns the result dict (also written): ``set`` (name, citation, provenance, elements) and
     ``metrics`` {"tabulated": {split: ...}, "refined": {split: ...}}."""
     torch.manual_seed(config.seed)
-    structures = load_structures(config.data)
-    parts = split(structures, config.test_fraction, config.split_seed)
+    structures = load_structures(config.data, config.charge_constraint)
+    parts = split(structures, config.test_fraction, config.split_seed, config.test_families)
     train = [structures[k] for k in parts["train"]]
     test = [structures[k] for k in parts["test"]]
     elements = sorted({int(z) for s in structures for z in s.numbers.tolist()})
@@ -391,11 +515,13 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
     result = {
         "format": "openmm_pqeq.pqeq_parameter_set",
         "name": config.name,
-        "citation": (f"{config.start} set refined against PBE/def2-SVPD response data (dipoles, polarizabilities, "
-                     "field energies, electrostatic potentials) with openmm-pqeq fit-pqeq"),
+        "citation": (f"{config.start} set refined against PBE/def2-SVPD response data ("
+                     + ", ".join(k.replace("_", " ") for k in TARGETS if config.weights.get(k, 0.0) > 0)
+                     + f") of {Path(config.data).name} with openmm-pqeq fit-pqeq"),
         "provenance": {"config": _relative_paths(config.to_dict()), "start": config.start,
                        "data": _relative(config.data), "data_sha256": _sha256(config.data),
-                       "command": "openmm-pqeq fit-pqeq CONFIG (examples/fit_pqeq.yaml)",
+                       "command": "openmm-pqeq fit-pqeq CONFIG",
+                       "charge_constraint": config.charge_constraint,
                        "n_train": len(train), "n_test": len(test),
                        "test_structures": [s.name for s in test],
                        "free": {k: [SYMBOLS[z] for z in v] for k, v in pqeq.trainable_parameters.spec.items()},
