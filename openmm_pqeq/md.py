@@ -4,6 +4,7 @@ Phases: equilibrate at the target temperature without field, run a baseline with
 switch the uniform field on (through the ``pqeq_field_*`` global parameters) and run again.
 Outputs (in ``output_dir``): ``trajectory.dcd``, ``final.pdb``, ``charges.txt`` (per-frame
 charges, dipole and solver statistics, see :mod:`openmm_pqeq.integrations.reporters`),
+``shells.txt`` (per-atom shell dipoles),
 ``thermo.csv`` (OpenMM StateDataReporter) and ``polarization.png``.
 """
 
@@ -134,7 +135,7 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
 
     charges_path = output / "charges.txt"
     charge_reporter = PQEqReporter(charges_path, settings.report_interval, loaded, topology,
-                                   charge_groups=groups or "total")
+                                   charge_groups=groups or "total", shells_file=output / "shells.txt")
     simulation.reporters += [
         app.DCDReporter(str(output / "trajectory.dcd"), settings.report_interval),
         app.StateDataReporter(str(output / "thermo.csv"), settings.report_interval, step=True, time=True,

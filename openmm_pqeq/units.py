@@ -58,3 +58,24 @@ EV_PER_A3_TO_GPA: float = ELEMENTARY_CHARGE_C * 1e30 / 1e9
 BOHR_TO_ANGSTROM: float = 0.529177210903
 #: Hartree in eV, CODATA 2018.
 HARTREE_TO_EV: float = 27.211386245988
+
+#: Boltzmann constant (J/K), CODATA 2018 (exact).
+BOLTZMANN_J_PER_K: float = 1.380649e-23
+#: Boltzmann constant in eV/K (≈ 8.617333e-5).
+BOLTZMANN_EV_PER_K: float = BOLTZMANN_J_PER_K / ELEMENTARY_CHARGE_C
+#: Vacuum permittivity ε₀ in e/(V·Å) (≈ 5.526350e-3): P (e/Å²) = ε₀ χ E (V/Å).
+VACUUM_PERMITTIVITY_E_PER_V_A: float = VACUUM_PERMITTIVITY / ELEMENTARY_CHARGE_C * 1e-10
+#: Planck constant (J·s), CODATA 2018 (exact).
+PLANCK_J_S: float = 6.62607015e-34
+#: Energy of a 1 THz photon, h · 1 THz, in eV (≈ 4.135668e-3).
+PLANCK_EV_PER_THZ: float = PLANCK_J_S * 1e12 / ELEMENTARY_CHARGE_C
+#: Speed of light in vacuum (m/s), exact.
+SPEED_OF_LIGHT_M_PER_S: float = 299792458.0
+#: Wavenumber (cm⁻¹) of a 1 THz wave (≈ 33.35641).
+CM_INVERSE_PER_THZ: float = 1e12 / (SPEED_OF_LIGHT_M_PER_S * 100.0)
+#: Atomic mass constant (kg), CODATA 2018.
+ATOMIC_MASS_KG: float = 1.66053906660e-27
+#: 1 ps in fs.
+PS_TO_FS: float = 1000.0
+#: 1 fs in ps.
+FS_TO_PS: float = 1e-3

@@ -5,6 +5,10 @@ report: ``step time_ps dipole_x dipole_y dipole_z (e·Å) iterations converged q
 Charges are not an output of an OpenMM force, so the reporter evaluates its own copy of the
 model (warm-started from its previous report) on the reported positions, with the field
 read from the Context's ``pqeq_field_*`` parameters: one extra PQEq solve per report.
+
+With ``shells_file`` a second file gets, per report, ``step time_ps`` and the shell dipole
+p_i = −Z_i d_i (e·Å, three columns per atom) of each atom: the part of the dipole that the
+charges alone miss (the system dipole is Σ q_i r̃_i + p_i).  :func:`read_shell_dipoles` reads it.
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ class PQEqReporter:
     topology : the OpenMM Topology; ``atoms``, ``charge``, ``charge_groups`` (default ``"model"``:
         the model's own rule) and ``group_charges`` as given to
         :func:`~openmm_pqeq.integrations.system.add_pqeq_force`.
+    shells_file : optional path of a second text file for the per-atom shell dipoles (module docstring).
     """
 
     def __init__(self, file: Union[str, Path], reportInterval: int, model: Union[str, Path, PQEqModel], topology,
                  atoms: Optional[Sequence[int]] = None, charge: float = 0.0, charge_groups: Optional[str] = "model",
-                 group_charges: Optional[Sequence[float]] = None):
+                 group_charges: Optional[Sequence[float]] = None, shells_file: Optional[Union[str, Path]] = None):
         if reportInterval < 1:
             raise ValueError(f"reportInterval is {reportInterval} but must be >= 1")
         if not isinstance(model, PQEqModel):
@@ -56,6 +61,14 @@ class PQEqReporter:
                         "# step time_ps dipole_x_eA dipole_y_eA dipole_z_eA iterations converged "
                         + " ".join(f"q{i}_e" for i in range(n)) + "\n")
         self._out.flush()
+        self._shells = None
+        if shells_file is not None:
+            if model.pqeq is None:
+                raise ValueError("`shells_file` needs a model with a PQEq term")
+            self._shells = open(shells_file, "w")
+            self._shells.write(f"# openmm_pqeq PQEqReporter shell dipoles -Z_i d_i: {n} atoms\n"
+                               "# step time_ps " + " ".join(f"p{i}_{c}_eA" for i in range(n) for c in "xyz") + "\n")
+            self._shells.flush()
 
     def describeNextReport(self, simulation):
         steps = self.reportInterval - simulation.currentStep % self.reportInterval
@@ -83,15 +96,22 @@ class PQEqReporter:
         row += [f"{q:.8f}" for q in out["charges"].tolist()]
         self._out.write(" ".join(row) + "\n")
         self._out.flush()
+        if self._shells is not None:
+            z = self.model.pqeq.table_Z.to(torch.float64).index_select(0, torch.tensor(setup.numbers))
+            shell_dipoles = -z.unsqueeze(1) * out["shell_displacements"].detach().to(torch.float64)
+            values = " ".join(f"{p:.8f}" for p in shell_dipoles.reshape(-1).tolist())
+            self._shells.write(f"{simulation.currentStep:d} {time_ps:.6f} {values}\n")
+            self._shells.flush()
 
     def close(self) -> None:
-        """Close the output file."""
-        self._out.close()
+        """Close the output file(s)."""
+        for handle in (self._out, getattr(self, "_shells", None)):
+            if handle is not None and not handle.closed:
+                handle.close()
 
     def __del__(self):
-        out = getattr(self, "_out", None)
-        if out is not None and not out.closed:
-            out.close()
+        if getattr(self, "_out", None) is not None:
+            self.close()
 
 
 def read_charges(path: Union[str, Path]) -> dict:
@@ -100,3 +120,11 @@ def read_charges(path: Union[str, Path]) -> dict:
     data = np.atleast_2d(np.loadtxt(path))
     return {"step": data[:, 0].astype(int), "time_ps": data[:, 1], "dipole_eA": data[:, 2:5],
             "iterations": data[:, 5].astype(int), "converged": data[:, 6].astype(bool), "charges_e": data[:, 7:]}
+
+
+def read_shell_dipoles(path: Union[str, Path]) -> dict:
+    """Read a PQEqReporter ``shells_file``: ``step`` (F,), ``time_ps`` (F,),
+    ``shell_dipoles_eA`` (F, N, 3) e·Å."""
+    data = np.atleast_2d(np.loadtxt(path))
+    return {"step": data[:, 0].astype(int), "time_ps": data[:, 1],
+            "shell_dipoles_eA": data[:, 2:].reshape(data.shape[0], -1, 3)}
