@@ -2,9 +2,12 @@
 
 Phases: equilibrate at the target temperature without field, run a baseline without field,
 switch the uniform field on (through the ``pqeq_field_*`` global parameters) and run again.
+The field of the last phase is constant, or any :class:`~openmm_pqeq.fields.FieldProtocol`
+(its t = 0 at the start of that phase), applied by a
+:class:`~openmm_pqeq.fields.FieldProtocolReporter`.
 Outputs (in ``output_dir``): ``trajectory.dcd``, ``final.pdb``, ``charges.txt`` (per-frame
 charges, dipole and solver statistics, see :mod:`openmm_pqeq.integrations.reporters`),
-``shells.txt`` (per-atom shell dipoles),
+``shells.txt`` (per-atom shell dipoles), ``field.csv`` (the applied field),
 ``thermo.csv`` (OpenMM StateDataReporter) and ``polarization.png``.
 """
 
@@ -15,6 +18,9 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
+
+from .fields import FieldProtocol
+from .units import FS_TO_PS
 
 #: Volume per water molecule at 1 g/cm³ (Å³).
 WATER_VOLUME_A3 = 29.915
@@ -39,6 +45,10 @@ class MDSettings:
     #: charge constraints: "model" (the model's own rule; older model files: one neutral group
     #: per molecule, as before), "molecules", "residues" or "total"
     charge_groups: str = "model"
+    #: field of the last phase; None: constant ``field_V_per_A``
+    field_protocol: Optional[FieldProtocol] = None
+    #: steps between updates of a time-dependent field
+    field_interval: int = 1
 
 
 def water_box(n_molecules: int, minimize: bool = True):
@@ -102,8 +112,8 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
     from tqdm import tqdm
 
     from .charge_constraint import resolve_charge_groups
+    from .fields import ConstantField, FieldProtocolReporter
     from .integrations.reporters import PQEqReporter, read_charges
-    from .integrations.setup import FIELD_PARAMETERS
     from .integrations.system import create_system
     from .io import load_model
 
@@ -133,6 +143,10 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
     simulation.step(settings.equilibration_steps)
     equilibrated = time.time()
 
+    protocol = settings.field_protocol or ConstantField(settings.field_V_per_A)
+    field_on_ps = (simulation.context.getTime().value_in_unit(unit.picosecond)
+                   + settings.steps_without_field * settings.timestep_fs * FS_TO_PS)
+    field_reporter = FieldProtocolReporter(protocol, settings.field_interval, output / "field.csv", field_on_ps)
     charges_path = output / "charges.txt"
     charge_reporter = PQEqReporter(charges_path, settings.report_interval, loaded, topology,
                                    charge_groups=groups or "total", shells_file=output / "shells.txt")
@@ -141,28 +155,27 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
         app.StateDataReporter(str(output / "thermo.csv"), settings.report_interval, step=True, time=True,
                               potentialEnergy=True, kineticEnergy=True, temperature=True, speed=True),
         charge_reporter,
+        field_reporter,  # after the charge reporter: charges at a step see the field that acted during it
     ]
+    field_reporter.apply(simulation)
     simulation.step(settings.steps_without_field)
-    field_v_per_nm = np.asarray(settings.field_V_per_A, dtype=float) * 10.0
-    for name, value in zip(FIELD_PARAMETERS, field_v_per_nm):
-        simulation.context.setParameter(name, float(value))
     field_on_step = simulation.currentStep
     simulation.step(settings.steps_with_field)
     finished = time.time()
     bar.close()
     charge_reporter.close()
+    field_reporter.close()
     state = simulation.context.getState(getPositions=True, enforcePeriodicBox=True)
     with open(output / "final.pdb", "w") as handle:
         app.PDBFile.writeFile(topology, state.getPositions(), handle)
 
     frames = read_charges(charges_path)
-    direction = np.asarray(settings.field_V_per_A, dtype=float)
-    direction = direction / np.linalg.norm(direction) if np.linalg.norm(direction) > 0 else np.array([0.0, 0.0, 1.0])
+    direction = protocol.direction
     volume_A3 = state.getPeriodicBoxVolume().value_in_unit(unit.angstrom**3)
     polarization = frames["dipole_eA"] @ direction / volume_A3  # e/Å²
     on = frames["step"] > field_on_step
     plot_polarization(frames["time_ps"], polarization, frames["time_ps"][~on].max() if (~on).any() else None,
-                      output / "polarization.png", np.linalg.norm(settings.field_V_per_A))
+                      output / "polarization.png", _strongest_field(output / "field.csv"))
     steps_run = settings.steps_without_field + settings.steps_with_field
     return {
         "atoms": system.getNumParticles(),
@@ -172,6 +185,13 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
         "wall_seconds": finished - started,
         "output_dir": str(output),
     }
+
+
+def _strongest_field(path: Path) -> float:
+    """Largest |E| (V/Å) in a FieldProtocolReporter file."""
+    from .analysis.run import read_table
+
+    return float(np.linalg.norm(read_table(path)[:, 2:5], axis=1).max())
 
 
 def plot_polarization(time_ps, polarization, field_on_ps: Optional[float], path: Union[str, Path],
@@ -185,7 +205,7 @@ def plot_polarization(time_ps, polarization, field_on_ps: Optional[float], path:
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
     ax.plot(time_ps, np.asarray(polarization) * 1e3, lw=1.5, color="C0")
     if field_on_ps is not None:
-        ax.axvspan(field_on_ps, max(time_ps), color="C1", alpha=0.15, label=f"field {field_V_per_A:.2f} V/Å on")
+        ax.axvspan(field_on_ps, max(time_ps), color="C1", alpha=0.15, label=f"field on (|E| ≤ {field_V_per_A:.2f} V/Å)")
         ax.legend(loc="upper left", frameon=False)
     ax.set_xlabel("time (ps)")
     ax.set_ylabel("polarization along field (10⁻³ e/Å²)")

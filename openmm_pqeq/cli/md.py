@@ -11,18 +11,30 @@ baseline, switch a uniform field on, run again.  Writes trajectory.dcd, final.pd
 charges.txt (per-frame charges, dipole, solver statistics), thermo.csv and polarization.png
 into OUTPUT_DIR.  The field is given in V/Å (OpenMM parameters pqeq_field_* hold V/nm).
 
-example:
+The field of the last phase is constant (--field) or follows --field-protocol, updated
+every --field-interval steps; field.csv records it.
+
+examples:
   openmm-pqeq md --model water-demo --molecules 64 --field 0 0 0.25 --output demo-output
+  openmm-pqeq md --field-protocol sin:amplitude=0.1,frequency_THz=2,axis=z --output ac-output
+
 """
 
 
 def add_parser(subparsers) -> None:
+    from ..fields import PROTOCOL_SYNTAX
+
     p = subparsers.add_parser("md", help="field-driven MD of a periodic water box in OpenMM",
-                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=DESCRIPTION, epilog=PROTOCOL_SYNTAX,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="water-demo", help="model file or shipped model name (default: water-demo)")
     p.add_argument("--molecules", type=int, default=64, help="number of water molecules (default: 64)")
     p.add_argument("--field", nargs=3, type=float, default=[0.0, 0.0, 0.25], metavar=("EX", "EY", "EZ"),
                    help="field switched on in the last phase, V/Å (default: 0 0 0.25)")
+    p.add_argument("--field-protocol", metavar="KIND:key=value,...",
+                   help="time-dependent field of the last phase instead of --field (syntax below)")
+    p.add_argument("--field-interval", type=int, default=1,
+                   help="steps between updates of the field (default: 1)")
     p.add_argument("--temperature", type=float, default=300.0, help="temperature in K (default: 300)")
     p.add_argument("--timestep", type=float, default=0.5, help="time step in fs (default: 0.5)")
     p.add_argument("--equilibration-steps", type=int, default=100, help="steps before output starts (default: 100)")
@@ -42,13 +54,16 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fields import parse_field_protocol
     from ..md import MDSettings, run_water_field_md
 
+    protocol = parse_field_protocol(args.field_protocol) if args.field_protocol else None
     settings = MDSettings(
         n_molecules=args.molecules, field_V_per_A=tuple(args.field), temperature_K=args.temperature,
         timestep_fs=args.timestep, equilibration_steps=args.equilibration_steps,
         steps_without_field=args.steps, steps_with_field=args.steps, report_interval=args.report_interval,
-        platform=args.platform, backend=args.backend, seed=args.seed, charge_groups=args.charge_groups)
+        platform=args.platform, backend=args.backend, seed=args.seed, charge_groups=args.charge_groups,
+        field_protocol=protocol, field_interval=args.field_interval)
     summary = run_water_field_md(args.model, args.output, settings, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
     return 0
