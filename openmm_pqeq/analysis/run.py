@@ -3,8 +3,8 @@
 The folder holds (see :mod:`openmm_pqeq.md`): ``charges.txt`` (one row per report: step,
 time, system dipole, solver statistics, per-atom charges; written by
 :class:`~openmm_pqeq.integrations.reporters.PQEqReporter`), optionally ``shells.txt``
-(per-atom shell dipoles), ``field.csv`` (the applied field per report: step, time_ps,
-E_x, E_y, E_z in V/Å), ``thermo.csv`` (OpenMM
+(per-atom shell dipoles), ``field.csv`` (the field set at each update: step, time_ps,
+E_x, E_y, E_z in V/Å, in force from that step on), ``thermo.csv`` (OpenMM
 StateDataReporter), ``trajectory.dcd`` and ``final.pdb`` (topology and last frame).
 Only ``charges.txt`` is required; the rest is read when present.
 """
@@ -107,7 +107,7 @@ def load_md_run(output_dir: Union[str, Path], trajectory: bool = True) -> MDRun:
         run.shell_dipoles_eA = shells["shell_dipoles_eA"]
     if (folder / "field.csv").is_file():
         table = read_table(folder / "field.csv")
-        run.field_V_per_A = _at_steps(table[:, 0].astype(int), table[:, 2:5], run.step, "field.csv")
+        run.field_V_per_A = _acting_at(table[:, 0].astype(int), table[:, 2:5], run.step)
     if (folder / "thermo.csv").is_file():
         thermo = read_thermo(folder / "thermo.csv")
         if "Temperature (K)" in thermo:
@@ -151,9 +151,8 @@ def _check_steps(found: np.ndarray, expected: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} has other steps than charges.txt ({found.size} rows against {expected.size})")
 
 
-def _at_steps(steps: np.ndarray, values: np.ndarray, wanted: np.ndarray, name: str) -> np.ndarray:
-    position = {int(s): k for k, s in enumerate(steps)}
-    missing = [int(s) for s in wanted if int(s) not in position]
-    if missing:
-        raise ValueError(f"{name} has no row for step {missing[0]} (and {len(missing) - 1} more)")
-    return values[[position[int(s)] for s in wanted]]
+def _acting_at(steps: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The field that acted during each step of ``wanted``: the last update before it (updates
+    are ``steps`` (K,) increasing, ``values`` (K, 3)); steps before the first update get the first."""
+    k = np.searchsorted(steps, wanted, side="left") - 1
+    return values[np.clip(k, 0, len(steps) - 1)]
