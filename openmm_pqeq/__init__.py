@@ -20,6 +20,7 @@ _PUBLIC = {
     "E0Network": "openmm_pqeq.nn.e0",
     "evaluate": "openmm_pqeq.evaluate",
     "NeighborList": "openmm_pqeq.neighbors",
+    "born_charges": "openmm_pqeq.electrostatics.response",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -1,4 +1,5 @@
-"""ASE calculator over a PQEq model: energy, forces, stress, charges, dipole (Å, eV, e)."""
+"""ASE calculator over a PQEq model: energy, forces, stress, charges, dipole, Born effective
+charges (Å, eV, e)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ class PQEqCalculator(Calculator):
 
     >>> calc = PQEqCalculator("model.pt", field=(0, 0, 0.1))   # doctest: +SKIP
     >>> atoms.calc = calc; atoms.get_charges()                   # doctest: +SKIP
+    >>> calc.get_property("born_charges", atoms)                 # doctest: +SKIP
+
+    ``born_charges`` (also under ASE's name ``born_effective_charges``) is Z*_{i,αβ} =
+    ∂F_{iα}/∂E_β, (N, 3, 3) in e, computed only when asked for
+    (:func:`openmm_pqeq.electrostatics.response.born_charges`; physical-mode PQEq).
 
     Parameters
     ----------
@@ -33,7 +39,8 @@ class PQEqCalculator(Calculator):
     group_charges : charge of each group in e (default neutral).
     """
 
-    implemented_properties = ["energy", "free_energy", "forces", "stress", "charges", "dipole"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "charges", "dipole", "born_charges",
+                              "born_effective_charges"]
 
     def __init__(self, model: Union[str, Path, PQEqModel], field: Sequence[float] = (0.0, 0.0, 0.0),
                  charge: float = 0.0, groups: Union[str, Sequence[int], None] = "model",
@@ -86,3 +93,11 @@ class PQEqCalculator(Calculator):
         if cell is not None:
             s = out["stress"].numpy()
             self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        if "born_charges" in properties or "born_effective_charges" in properties:
+            from ..electrostatics.response import born_charges
+
+            born = born_charges(self.model, torch.tensor(self.atoms.positions, dtype=torch.float64),
+                                torch.tensor(self.atoms.numbers, dtype=torch.long), cell,
+                                torch.tensor(self.field, dtype=torch.float64), self.charge, self.groups,
+                                self.group_charges)["born_charges"].numpy()
+            self.results["born_charges"] = self.results["born_effective_charges"] = born
