@@ -29,10 +29,7 @@ def radial_distribution(trajectory, selection_a: str, selection_b: str, r_max_A:
     second = trajectory.topology.select(selection_b)
     if first.size == 0 or second.size == 0:
         raise ValueError(f"selection {selection_a!r} or {selection_b!r} matches no atom")
-    cells = trajectory.unitcell_vectors  # (F, 3, 3) nm, rows are cell vectors
-    faces = np.linalg.norm(np.cross(cells[:, [1, 2, 0]], cells[:, [2, 0, 1]]), axis=2)
-    widths = np.abs(np.linalg.det(cells))[:, None] / faces  # (F, 3) distances between opposite faces
-    half_width_A = 0.5 * widths.min() * NM_TO_ANGSTROM
+    half_width_A = max_rdf_range_A(trajectory.unitcell_vectors * NM_TO_ANGSTROM)
     if r_max_A > half_width_A + 1e-9:
         raise ValueError(f"`r_max_A` is {r_max_A} Å but the cell allows at most {half_width_A:.3f} Å (half its width)")
     pairs = trajectory.topology.select_pairs(first, second)
@@ -41,6 +38,14 @@ def radial_distribution(trajectory, selection_a: str, selection_b: str, r_max_A:
     r_nm, g = mdtraj.compute_rdf(trajectory, pairs, r_range=(0.0, n_bins * bin_width_A * ANGSTROM_TO_NM),
                                  n_bins=n_bins, periodic=True)
     return r_nm * NM_TO_ANGSTROM, g
+
+
+def max_rdf_range_A(cell_A) -> float:
+    """Half the smallest distance between opposite faces over all frames of ``cell_A`` (F, 3, 3)
+    or (3, 3) Å (rows are cell vectors): the largest r the minimum image reaches."""
+    cells = np.asarray(cell_A, dtype=float).reshape(-1, 3, 3)
+    faces = np.linalg.norm(np.cross(cells[:, [1, 2, 0]], cells[:, [2, 0, 1]]), axis=2)
+    return 0.5 * float((np.abs(np.linalg.det(cells))[:, None] / faces).min())
 
 
 def oxygen_rdf(trajectory, r_max_A: float = 8.0, bin_width_A: float = 0.05) -> Tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import evaluate, finetune, fit_pqeq, label, label_response, md, sample, test_model, train
+from . import analyze, evaluate, finetune, fit_pqeq, label, label_response, md, sample, test_model, train
 
 DESCRIPTION = """\
 openmm-pqeq: an equivariant ML potential with polarizable charge equilibration (PQEq),
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     evaluate.add_parser(subparsers)
     md.add_parser(subparsers)
+    analyze.add_parser(subparsers)
     sample.add_parser(subparsers)
     label.add_parser(subparsers)
     label_response.add_parser(subparsers)
