@@ -19,11 +19,12 @@ from .dipoles import (dipole_distribution, molecular_dipoles, orientation_cosine
 from .rdf import first_peak, oxygen_rdf, radial_distribution
 from .run import MDRun, load_md_run, read_table, read_thermo
 from .spectra import IRSpectrum, ir_spectrum, spectrum_peaks
+from .vibrations import dipole_trajectory, mode_velocities, normal_modes, relaxed
 
 __all__ = [
     "DielectricEstimate", "IRSpectrum", "MDRun", "autocorrelation", "block_average", "dielectric_fluctuation",
-    "dielectric_linear_response", "dipole_distribution", "first_peak", "fluctuation_epsilon",
-    "fluctuation_run_length", "integrated_correlation_time", "ir_spectrum", "load_md_run", "molecular_dipoles",
-    "orientation_cosines", "oxygen_rdf", "polarization", "radial_distribution", "read_table", "read_thermo",
-    "split_blocks", "spectrum_peaks", "unit_vector", "whole_molecules",
+    "dielectric_linear_response", "dipole_distribution", "dipole_trajectory", "first_peak", "fluctuation_epsilon",
+    "fluctuation_run_length", "integrated_correlation_time", "ir_spectrum", "load_md_run", "mode_velocities",
+    "molecular_dipoles", "normal_modes", "orientation_cosines", "oxygen_rdf", "polarization", "radial_distribution",
+    "read_table", "read_thermo", "relaxed", "split_blocks", "spectrum_peaks", "unit_vector", "whole_molecules",
 ]
