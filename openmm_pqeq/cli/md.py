@@ -29,7 +29,7 @@ def add_parser(subparsers) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="water-demo", help="model file or shipped model name (default: water-demo)")
     p.add_argument("--molecules", type=int, default=64, help="number of water molecules (default: 64)")
-    p.add_argument("--field", nargs=3, type=float, default=[0.0, 0.0, 0.25], metavar=("EX", "EY", "EZ"),
+    p.add_argument("--field", nargs=3, type=float, default=None, metavar=("EX", "EY", "EZ"),
                    help="field switched on in the last phase, V/Å (default: 0 0 0.25)")
     p.add_argument("--field-protocol", metavar="KIND:key=value,...",
                    help="time-dependent field of the last phase instead of --field (syntax below)")
@@ -57,9 +57,12 @@ def run(args: argparse.Namespace) -> int:
     from ..fields import parse_field_protocol
     from ..md import MDSettings, run_water_field_md
 
+    if args.field is not None and args.field_protocol:
+        raise ValueError("give --field (a constant field) or --field-protocol, not both")
     protocol = parse_field_protocol(args.field_protocol) if args.field_protocol else None
+    field = (0.0, 0.0, 0.25) if args.field is None else tuple(args.field)
     settings = MDSettings(
-        n_molecules=args.molecules, field_V_per_A=tuple(args.field), temperature_K=args.temperature,
+        n_molecules=args.molecules, field_V_per_A=field, temperature_K=args.temperature,
         timestep_fs=args.timestep, equilibration_steps=args.equilibration_steps,
         steps_without_field=args.steps, steps_with_field=args.steps, report_interval=args.report_interval,
         platform=args.platform, backend=args.backend, seed=args.seed, charge_groups=args.charge_groups,

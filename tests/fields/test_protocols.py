@@ -93,3 +93,12 @@ def test_reporter_sets_parameters_in_v_per_nm(tmp_path):
     assert simulation.context.getParameter("pqeq_field_z") == pytest.approx(10 * rows[-1, 4])  # V/Å -> V/nm
     with pytest.raises(ValueError, match="interval"):
         FieldProtocolReporter(protocol, 0)
+
+
+def test_md_rejects_both_field_options(capsys):
+    from openmm_pqeq.cli.main import main
+
+    assert main(["md", "--field", "0", "0", "0.1", "--field-protocol", "constant:amplitude=0.1"]) == 1
+    assert "not both" in capsys.readouterr().err
+    assert main(["md", "--field-protocol", "square:amplitude=1"]) == 1
+    assert "unknown kind 'square'" in capsys.readouterr().err
