@@ -98,6 +98,6 @@ class PQEqCalculator(Calculator):
 
             born = born_charges(self.model, torch.tensor(self.atoms.positions, dtype=torch.float64),
                                 torch.tensor(self.atoms.numbers, dtype=torch.long), cell,
-                                torch.tensor(self.field, dtype=torch.float64), self.charge, self.groups,
+                                torch.tensor(self.field, dtype=torch.float64), self.charge, groups,
                                 self.group_charges)["born_charges"].numpy()
             self.results["born_charges"] = self.results["born_effective_charges"] = born

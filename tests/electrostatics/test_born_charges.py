@@ -95,7 +95,7 @@ def test_full_model_through_ase():
     from openmm_pqeq.integrations.ase_calculator import PQEqCalculator
 
     atoms = Atoms("OH2", positions=WATER + np.array([[0, 0, 0.05], [0.02, 0, 0], [0, -0.03, 0]]))
-    calc = PQEqCalculator("water-demo", field=FIELD.tolist())
+    calc = PQEqCalculator("water-demo", field=FIELD.tolist(), groups="molecules")
     atoms.calc = calc
     born = calc.get_property("born_charges", atoms)
     np.testing.assert_array_equal(born, calc.get_property("born_effective_charges", atoms))
@@ -107,7 +107,7 @@ def test_full_model_through_ase():
             field = FIELD.numpy().copy()
             field[beta] += sign * step
             probe = atoms.copy()
-            probe.calc = PQEqCalculator(calc.model, field=field)
+            probe.calc = PQEqCalculator(calc.model, field=field, groups="molecules")
             forces.append(probe.get_forces())
         reference[:, :, beta] = (forces[0] - forces[1]) / (2 * step)
     # the shipped model converges to its default tolerances (1e-6 eV/e): FD noise ~1e-5 e
