@@ -86,8 +86,8 @@ def main(argv=None) -> dict:
     reference, dipole, method = dft_born(atoms, args.field_step, args.threads)
     report = new_report("Born effective charges of water: model vs DFT finite fields", argv,
                         geometry="experimental monomer, C2 along z, plane xz", positions_A=atoms.positions.tolist(),
-                        dft={"method": method, "field_step_V_per_A": args.field_step, "born_charges_e": reference.tolist(),
-                             "dipole_eA": dipole.tolist(), **summary(reference)})
+                        dft={"method": method, "field_step_V_per_A": args.field_step,
+                             "born_charges_e": reference.tolist(), "dipole_eA": dipole.tolist(), **summary(reference)})
     models = {"water-demo (full model; PQEq reaxnet parameters)": load_model("water-demo"),
               "PQEq reaxnet parameters": PQEq(["O", "H"], params="reaxnet"),
               "PQEq pqeq-refined parameters": PQEq(["O", "H"], params="pqeq-refined")}

@@ -31,7 +31,8 @@ def radial_distribution(trajectory, selection_a: str, selection_b: str, r_max_A:
         raise ValueError(f"selection {selection_a!r} or {selection_b!r} matches no atom")
     half_width_A = max_rdf_range_A(trajectory.unitcell_vectors * NM_TO_ANGSTROM)
     if r_max_A > half_width_A + 1e-9:
-        raise ValueError(f"`r_max_A` is {r_max_A} Å but the cell allows at most {half_width_A:.3f} Å (half its width)")
+        raise ValueError(f"`r_max_A` is {r_max_A} Å but the cell allows at most {half_width_A:.3f} Å "
+                         "(half its width)")
     pairs = trajectory.topology.select_pairs(first, second)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     n_bins = int(round(r_max_A / bin_width_A))

@@ -17,7 +17,8 @@ def md_output(tmp_path_factory):
     folder = tmp_path_factory.mktemp("md")
     code = main(["md", "--model", "water-demo", "--molecules", "8", "--timestep", "0.5", "--equilibration-steps", "2",
                  "--steps", "12", "--report-interval", "1", "--platform", "Reference", "--backend", "python",
-                 "--charge-groups", "molecules", "--field-protocol", PROTOCOL, "--output", str(folder / "out"), "--quiet"])
+                 "--charge-groups", "molecules", "--field-protocol", PROTOCOL, "--output", str(folder / "out"),
+                 "--quiet"])
     assert code == 0
     return folder / "out"
 
