@@ -157,7 +157,8 @@ class GaussianPulse(FieldProtocol):
     def field_at(self, time_ps: float) -> np.ndarray:
         u = time_ps - self.center_ps
         envelope = math.exp(-0.5 * (u / self.sigma_ps) ** 2)
-        return self.amplitude * envelope * math.cos(2.0 * math.pi * self.frequency_THz * u + self.phase) * self.direction
+        carrier = math.cos(2.0 * math.pi * self.frequency_THz * u + self.phase)
+        return self.amplitude * envelope * carrier * self.direction
 
 
 class PiecewiseField(FieldProtocol):
@@ -204,8 +205,9 @@ class FieldProtocolReporter:
     >>> reporter.apply(simulation); simulation.reporters.append(reporter)              # doctest: +SKIP
 
     Every ``interval`` steps (at steps that are multiples of it) the field is set to the
-    protocol at the middle of the steps until the next update; the protocol's time origin is ``origin_ps`` of simulation time (default: the
-    time of the first :meth:`apply`), and before it the field is zero.  With ``file`` each update writes a row
+    protocol at the middle of the steps until the next update; the protocol's time origin is
+    ``origin_ps`` of simulation time (default: the time of the first :meth:`apply`), and before
+    it the field is zero.  With ``file`` each update writes a row
     ``step,time_ps,Ex,Ey,Ez`` (V/Å; the field in force from that step on).  Call :meth:`apply`
     once before stepping (a reporter only fires at the end of an interval), and append this
     reporter after a :class:`~openmm_pqeq.integrations.reporters.PQEqReporter` so that charges

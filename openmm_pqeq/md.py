@@ -205,7 +205,8 @@ def plot_polarization(time_ps, polarization, field_on_ps: Optional[float], path:
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
     ax.plot(time_ps, np.asarray(polarization) * 1e3, lw=1.5, color="C0")
     if field_on_ps is not None:
-        ax.axvspan(field_on_ps, max(time_ps), color="C1", alpha=0.15, label=f"field on (|E| ≤ {field_V_per_A:.2f} V/Å)")
+        ax.axvspan(field_on_ps, max(time_ps), color="C1", alpha=0.15,
+                   label=f"field on (|E| ≤ {field_V_per_A:.2f} V/Å)")
         ax.legend(loc="upper left", frameon=False)
     ax.set_xlabel("time (ps)")
     ax.set_ylabel("polarization along field (10⁻³ e/Å²)")

@@ -53,7 +53,8 @@ def test_block_error_of_independent_samples():
 def test_fluctuation_epsilon_known_variance():
     epsilon_true = 60.0
     rng = np.random.default_rng(3)
-    dipole = ornstein_uhlenbeck(rng, 30000, 20.0, sigma_for(epsilon_true)) + np.array([0.3, -0.2, 5.0])  # offset: ⟨M⟩ ≠ 0
+    offset = np.array([0.3, -0.2, 5.0])  # ⟨M⟩ ≠ 0
+    dipole = ornstein_uhlenbeck(rng, 30000, 20.0, sigma_for(epsilon_true)) + offset
     estimate = dielectric_fluctuation(dipole, VOLUME_A3, TEMPERATURE_K, n_blocks=20, frame_ps=0.01)
     assert abs(estimate.epsilon - epsilon_true) < 4 * estimate.error
     predicted = (epsilon_true - 1) * np.sqrt(2 * 20.0 / (3 * 30000))  # relative error √(2τ/3T)

@@ -16,7 +16,8 @@ def synthetic_dipole(rng, frames, frame_fs, amplitudes=(1.0, 1.0), lifetime_ps=0
     for wavenumber, amplitude in zip(LINES_CM, amplitudes):
         frequency_THz = wavenumber / CM_INVERSE_PER_THZ
         for c in range(3):
-            phase = np.cumsum(rng.normal(size=frames)) * np.sqrt(2 * frame_fs * 1e-3 / lifetime_ps) + rng.uniform(0, 6.3)
+            diffusion = np.sqrt(2 * frame_fs * 1e-3 / lifetime_ps)
+            phase = np.cumsum(rng.normal(size=frames)) * diffusion + rng.uniform(0, 6.3)
             dipole[:, c] += amplitude * np.cos(2 * np.pi * frequency_THz * t_ps + phase)
     return dipole + 0.01 * rng.normal(size=dipole.shape)
 
