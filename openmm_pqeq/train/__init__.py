@@ -8,7 +8,8 @@
 - :mod:`.loss`: :class:`Loss` (published weights 1/10/100) and error metrics;
 - :mod:`.trainer`: :func:`train` (schedule, EMA, best-validation model, resume, metrics log);
 - :mod:`.evaluation`: :func:`model_errors` (``openmm-pqeq test``), :func:`evaluate_dataset`;
-- :mod:`.finetune`: :func:`finetune` (force-only loss, readout freezing);
+- :mod:`.finetune`: the finetuning protocol (:func:`finetune_config`, shift refit); :func:`finetune` runs it;
+- :mod:`.freezing`: :func:`select_trainable` (which parameters train: ``freeze``);
 - :mod:`.distributed`: data-parallel training under ``torchrun``.
 
 >>> from openmm_pqeq.train import TrainConfig, train
@@ -19,10 +20,10 @@
 from .config import TrainConfig
 from .data import StructureDataset, load_dataset, split_indices
 from .evaluation import evaluate_dataset, model_errors
-from .finetune import finetune, select_trainable
+from .freezing import select_trainable
 from .loss import ErrorSums, Loss, format_table
 from .predict import predict_batch
-from .trainer import TrainResult, Trainer, train
+from .trainer import TrainResult, Trainer, finetune, train
 
 __all__ = [
     "TrainConfig",

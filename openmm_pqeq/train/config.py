@@ -262,7 +262,7 @@ class TrainConfig:
         for (section, key), options in _CHOICES.items():
             value = getattr(self, key) if section == "top" else getattr(getattr(self, section), key)
             if (section, key) == ("training", "freeze") and isinstance(value, (list, tuple)):
-                continue  # parameter-name patterns (see openmm_pqeq.train.finetune)
+                continue  # parameter-name patterns (see openmm_pqeq.train.freezing)
             if value not in options:
                 where = key if section == "top" else f"{section}.{key}"
                 raise ValueError(f"`{where}` is {value!r}; options are {', '.join(map(repr, options))}")

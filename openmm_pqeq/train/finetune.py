@@ -1,66 +1,65 @@
-"""Finetuning a saved model on new data, and the choice of trainable parameters.
+"""Finetuning a saved model on new data: the protocol's defaults and the refit of E0's statistics.
 
 The published protocol (docs/method/learning.md; Ko et al. 2021 charge-state systems in Gao et al. 2025):
 force MSE as the only loss, all but the last two linear layers frozen, AdamW with lr 1e-4,
 batch 32, 100 epochs, 80/20 split, best-validation checkpoint.  Those are the defaults of
-:func:`finetune` and of ``openmm-pqeq finetune``.
+:func:`finetune_config`, of :func:`~openmm_pqeq.train.finetune` (which runs it) and of
+``openmm-pqeq finetune``.  Which parameters train (``freeze``) is
+:mod:`openmm_pqeq.train.freezing`'s job.
 
-Freezing options (``freeze``):
-
-- ``"none"``: every E0 parameter is trained;
-- ``"readout"``: only the last two linear layers: the readout (node scalars → energy) and the
-  linear maps that make the last node features (``linear_down`` and ``self_connection`` of
-  the last interaction block, whose sum is one linear layer on [messages, features]);
-- a list of ``fnmatch`` patterns of parameter names to train (e.g. ``["e0.readout.*"]``).
-
-The per-species scale and shift are buffers, never trained; ``refit_shift`` refits the shift
-to the residual of the starting model on the new data (useful when the new reference energies
-come from another code or functional).
+A finetuning run is any training run whose configuration loads a model (``model.init``).  The
+per-species scale and shift of E0 are then kept, except that :func:`finetune_statistics` refits
+the shift to the residual of the starting model on the new data when asked (``refit_shift``;
+useful when the new reference energies come from another code or functional).
 """
 
 from __future__ import annotations
 
-import fnmatch
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 
-FREEZE_OPTIONS = ("none", "readout")
+from .config import StatisticsConfig, TrainConfig
+from .data import StructureDataset
+from .predict import predict_batch
+from .statistics import fit_species_shift, fit_statistics
 
 
-def readout_patterns(model: torch.nn.Module) -> List[str]:
-    """Parameter-name patterns of the last two linear layers of ``model.e0``."""
-    last = len(model.e0.blocks) - 1
-    return ["e0.readout.*", f"e0.blocks.{last}.linear_down.*", f"e0.blocks.{last}.self_connection.*"]
+def finetune_statistics(model: torch.nn.Module, train: StructureDataset, statistics: StatisticsConfig,
+                        long_range: str, device: torch.device) -> Dict[str, Any]:
+    """Set the per-species statistics of a loaded ``model`` about to be finetuned on ``train``.
 
+    - ``statistics.shift == "least_squares"`` and some frames have energies: the shift is
+      refitted to the residual ``E_ref − E_model`` (eV) of the starting model (moved to
+      ``device``; ``long_range`` as in training) by least squares over those frames;
+    - explicit values (a shift dict ``{element: eV}`` or a scale number): they are set;
+    - otherwise the model keeps its statistics.
 
-def select_trainable(model: torch.nn.Module, freeze: Union[str, Sequence[str]] = "none"
-                     ) -> List[Tuple[str, torch.nn.Parameter]]:
-    """Set ``requires_grad`` by ``freeze`` (module docstring) and return the trainable
-    ``(name, parameter)`` pairs: E0 parameters, and the PQEq parameters freed by the model's
-    ``pqeq.trainable`` configuration (D3 has none)."""
-    if model.e0 is None:
-        raise ValueError("the model has no E0 network: nothing to train")
-    if isinstance(freeze, str):
-        if freeze not in FREEZE_OPTIONS:
-            raise ValueError(f"`freeze` is {freeze!r}; options are {', '.join(map(repr, FREEZE_OPTIONS))} "
-                             "or a list of parameter-name patterns to train")
-        patterns = ["e0.*"] if freeze == "none" else readout_patterns(model)
-    else:
-        patterns = list(freeze)
-    trainable = []
-    for name, param in model.named_parameters():
-        # PQEq parameters freed in the model configuration (``pqeq.trainable``) train with E0
-        keep = (name.startswith("e0.") and any(fnmatch.fnmatchcase(name, p) for p in patterns)) or \
-            name.startswith("pqeq.trainable_parameters.")
-        param.requires_grad_(keep)
-        if keep:
-            trainable.append((name, param))
-    if not trainable:
-        names = [n for n, _ in model.named_parameters()][:8]
-        raise ValueError(f"`freeze` = {freeze!r} leaves no parameter to train (parameters: {names} ...)")
-    return trainable
+    Returns what was set, for the model's provenance (empty when nothing changed).
+    """
+    e0 = model.e0
+    elements = list(model.elements)
+    if statistics.shift == "least_squares" and bool(train.has_energy.any()):
+        current_model = model.to(device)
+        residual = torch.zeros(len(train), dtype=torch.float64)
+        for start in range(0, len(train), 32):
+            idx = torch.arange(start, min(start + 32, len(train)))
+            batch = train.batch(idx).to(device)
+            with torch.enable_grad():
+                pred = predict_batch(current_model, batch, long_range)
+            residual[idx] = (batch.energy - pred["energy"]).cpu()
+        delta = fit_species_shift(train, residual, elements, train.has_energy)
+        current = dict(zip(e0.elements, e0.per_species_shift.tolist()))
+        shift = {z: current[z] + delta[z] for z in delta}
+        e0.set_species_statistics(shift=shift)
+        return {"shift": shift, "shift_refit_delta": delta}
+    if isinstance(statistics.shift, dict) or not isinstance(statistics.scale, str):
+        fitted = fit_statistics(train, elements, statistics.shift if isinstance(statistics.shift, dict) else "none",
+                                statistics.scale if not isinstance(statistics.scale, str) else "none")
+        e0.set_species_statistics(**fitted)
+        return fitted
+    return {}
 
 
 def finetune_config(model: Union[str, Path], data: Union[str, Path], output_dir: Union[str, Path] = "runs/finetune",
@@ -70,9 +69,8 @@ def finetune_config(model: Union[str, Path], data: Union[str, Path], output_dir:
                     scheduler: str = "none", refit_shift: bool = False, long_range: str = "cached",
                     device: str = "auto", dtype: str = "float32", progress: bool = True, overwrite: bool = False,
                     resume: Optional[str] = None, description: str = "", **data_options: Any):
-    """The :class:`~openmm_pqeq.train.config.TrainConfig` of a finetuning run (see :func:`finetune`)."""
-    from .config import TrainConfig
-
+    """The :class:`~openmm_pqeq.train.config.TrainConfig` of a finetuning run (module docstring);
+    :func:`~openmm_pqeq.train.finetune` runs it."""
     if loss not in ("forces", "full"):
         raise ValueError(f"`loss` is {loss!r}; options are 'forces' (force MSE only, published) or 'full' "
                          "(1·RMSE(E/atom) + 10·RMSE(F) + 100·RMSE(σ))")
@@ -93,18 +91,3 @@ def finetune_config(model: Union[str, Path], data: Union[str, Path], output_dir:
     config.training.freeze = freeze  # may be a list of patterns (Python API)
     return config
 
-
-def finetune(model: Union[str, Path], data: Union[str, Path], output_dir: Union[str, Path] = "runs/finetune",
-             **options: Any):
-    """Finetune a saved model (file or shipped name) on ``data`` (any ASE-readable file).
-
-    Defaults follow the published protocol (module docstring); every keyword of
-    :func:`finetune_config` can be changed.  Returns the
-    :class:`~openmm_pqeq.train.trainer.TrainResult`; the finetuned model is
-    ``<output_dir>/model.pt``.
-
-    >>> result = finetune("water-demo", "new_data.extxyz", "runs/ft", epochs=20)  # doctest: +SKIP
-    """
-    from .trainer import train
-
-    return train(finetune_config(model, data, output_dir, **options))

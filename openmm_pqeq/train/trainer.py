@@ -33,7 +33,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 
@@ -43,12 +43,13 @@ from ..model import PQEqModel, build_model, config_of
 from .config import TrainConfig
 from .data import StructureDataset, epoch_batches, load_dataset, save_atomic, split_indices
 from .distributed import init_distributed, shutdown
-from .finetune import select_trainable
+from .finetune import finetune_config, finetune_statistics
+from .freezing import select_trainable
 from .longrange import attach_long_range
 from .evaluation import evaluate_dataset
 from .loss import ErrorSums, Loss, format_table
 from .predict import predict_batch
-from .statistics import fit_species_shift, fit_statistics, structures_for_neighbors
+from .statistics import fit_statistics, structures_for_neighbors
 
 CHECKPOINT_FORMAT = "openmm_pqeq.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -273,33 +274,13 @@ class Trainer:
 
     def _fit_statistics(self) -> None:
         s = self.config.statistics
-        e0 = self.model.e0
         train = self.sets["train"]
-        elements = list(self.model.elements)
         if self.config.model.init is not None:
-            if s.shift == "least_squares" and bool(train.has_energy.any()):
-                # finetuning: refit the shift to the residual of the starting model
-                current_model = self.model.to(self.device)
-                residual = torch.zeros(len(train), dtype=torch.float64)
-                for start in range(0, len(train), 32):
-                    idx = torch.arange(start, min(start + 32, len(train)))
-                    batch = train.batch(idx).to(self.device)
-                    with torch.enable_grad():
-                        pred = predict_batch(current_model, batch, self.config.training.long_range)
-                    residual[idx] = (batch.energy - pred["energy"]).cpu()
-                delta = fit_species_shift(train, residual, elements, train.has_energy)
-                current = dict(zip(e0.elements, e0.per_species_shift.tolist()))
-                shift = {z: current[z] + delta[z] for z in delta}
-                e0.set_species_statistics(shift=shift)
-                self.statistics = {"shift": shift, "shift_refit_delta": delta}
-            elif isinstance(s.shift, dict) or not isinstance(s.scale, str):
-                fitted = fit_statistics(train, elements, s.shift if isinstance(s.shift, dict) else "none",
-                                        s.scale if not isinstance(s.scale, str) else "none")
-                e0.set_species_statistics(**fitted)
-                self.statistics = fitted
+            self.statistics = finetune_statistics(self.model, train, s, self.config.training.long_range,
+                                                  self.device)
             return
-        fitted = fit_statistics(train, elements, s.shift, s.scale)
-        e0.set_species_statistics(shift=fitted.get("shift"), scale=fitted.get("scale"))
+        fitted = fit_statistics(train, list(self.model.elements), s.shift, s.scale)
+        self.model.e0.set_species_statistics(shift=fitted.get("shift"), scale=fitted.get("scale"))
         self.statistics = fitted
 
     # ------------------------------------------------------------------ checkpoints
@@ -502,3 +483,15 @@ def train(config: TrainConfig) -> TrainResult:
     finally:
         shutdown(trainer.dist)
 
+
+def finetune(model: Union[str, Path], data: Union[str, Path], output_dir: Union[str, Path] = "runs/finetune",
+             **options: Any) -> TrainResult:
+    """Finetune a saved model (file or shipped name) on ``data`` (any ASE-readable file).
+
+    Defaults follow the published protocol (:mod:`openmm_pqeq.train.finetune`); every keyword of
+    :func:`~openmm_pqeq.train.finetune.finetune_config` can be changed.  Returns the
+    :class:`TrainResult`; the finetuned model is ``<output_dir>/model.pt``.
+
+    >>> result = finetune("water-demo", "new_data.extxyz", "runs/ft", epochs=20)  # doctest: +SKIP
+    """
+    return train(finetune_config(model, data, output_dir, **options))

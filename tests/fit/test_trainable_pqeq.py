@@ -220,7 +220,7 @@ def test_shipped_refined_set_is_selectable_and_round_trips(tmp_path):
 def test_joint_training_config_needs_online_long_range_and_trains_pqeq_parameters():
     from openmm_pqeq.model import build_model
     from openmm_pqeq.train.config import TrainConfig
-    from openmm_pqeq.train.finetune import select_trainable
+    from openmm_pqeq.train.freezing import select_trainable
 
     pqeq = {"mode": "physical", "params": "reaxnet", "trainable": {"Ks": ["O"]}}
     with pytest.raises(ValueError, match="long_range: online"):

@@ -5,7 +5,7 @@ import torch
 
 from openmm_pqeq.io import load_model, read_model_file
 from openmm_pqeq.train import finetune, select_trainable
-from openmm_pqeq.train.finetune import readout_patterns
+from openmm_pqeq.train.freezing import readout_patterns
 
 FAST = {"epochs": 2, "lr": 1e-2, "batch_size": 8, "dtype": "float64", "device": "cpu", "progress": False}
 
