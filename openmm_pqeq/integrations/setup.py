@@ -11,7 +11,6 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..units import V_PER_NM_TO_V_PER_A
 
 #: Names of the OpenMM global parameters holding the field components, in V/nm.
 FIELD_PARAMETERS = ("pqeq_field_x", "pqeq_field_y", "pqeq_field_z")
@@ -121,7 +120,3 @@ def field_in_v_per_nm(field) -> np.ndarray:
         raise ValueError(f"`field` must have 3 components (V/nm), got {np.asarray(field).tolist()}")
     return values
 
-
-def field_v_per_a(values_v_per_nm) -> np.ndarray:
-    """Field in V/Å from V/nm."""
-    return np.asarray(values_v_per_nm, dtype=float) * V_PER_NM_TO_V_PER_A
