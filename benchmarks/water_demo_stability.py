@@ -29,9 +29,10 @@ def run(model, n_molecules: int, steps: int, field_V_per_A, temperature_K: float
 
     from openmm_pqeq.integrations.system import create_system
     from openmm_pqeq.md import water_box
+    from openmm_pqeq.units import AVOGADRO, V_PER_A_TO_V_PER_NM
 
     topology, positions = water_box(n_molecules)
-    system = create_system(topology, model, charge_groups="molecules", field=tuple(10.0 * np.asarray(field_V_per_A)),
+    system = create_system(topology, model, charge_groups="molecules", field=tuple(V_PER_A_TO_V_PER_NM * np.asarray(field_V_per_A)),
                            backend="torchforce")
     integrator = openmm.LangevinMiddleIntegrator(temperature_K * unit.kelvin, friction_per_ps / unit.picosecond,
                                                  timestep_fs * unit.femtosecond)
@@ -46,7 +47,7 @@ def run(model, n_molecules: int, steps: int, field_V_per_A, temperature_K: float
     n_dof = 3 * system.getNumParticles() - 3
     box = np.array(topology.getPeriodicBoxVectors().value_in_unit(unit.angstrom))
     edge = np.diag(box)
-    mass_g = sum(a.element.mass.value_in_unit(unit.dalton) for a in atoms) / 6.02214076e23
+    mass_g = sum(a.element.mass.value_in_unit(unit.dalton) for a in atoms) / AVOGADRO
     density = mass_g / (np.prod(edge) * 1e-24)
     records = []
     started = time.time()

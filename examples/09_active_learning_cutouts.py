@@ -91,6 +91,7 @@ def main() -> None:
     from openmm_pqeq.integrations.system import create_system
     from openmm_pqeq.io import load_model
     from openmm_pqeq.md import water_box
+    from openmm_pqeq.units import V_PER_A_TO_V_PER_NM
 
     rng = np.random.default_rng(args.seed)
     model = load_model(args.model)
@@ -98,7 +99,7 @@ def main() -> None:
     clusters = []
     for fz in (0.0, 0.25):
         topology, positions = water_box(args.molecules)
-        system = create_system(topology, model, charge_groups="molecules", field=(0.0, 0.0, 10.0 * fz))
+        system = create_system(topology, model, charge_groups="molecules", field=(0.0, 0.0, V_PER_A_TO_V_PER_NM * fz))
         integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1 / unit.picosecond, 0.5 * unit.femtosecond)
         integrator.setRandomNumberSeed(args.seed)
         simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("CPU"))

@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .fields import FieldProtocol
-from .units import FS_TO_PS
+from .units import ANGSTROM_TO_NM, FS_TO_PS, V_PER_NM_TO_V_PER_A
 
 #: Volume per water molecule at 1 g/cm³ (Å³).
 WATER_VOLUME_A3 = 29.915
@@ -64,7 +64,7 @@ def water_box(n_molecules: int, minimize: bool = True):
 
     if n_molecules < 2:
         raise ValueError(f"n_molecules is {n_molecules}; a periodic water box needs at least 2")
-    side_nm = (n_molecules * WATER_VOLUME_A3) ** (1.0 / 3.0) / 10.0
+    side_nm = (n_molecules * WATER_VOLUME_A3) ** (1.0 / 3.0) * ANGSTROM_TO_NM
     forcefield = app.ForceField("tip3p.xml")
     modeller = app.Modeller(app.Topology(), [])
     modeller.addSolvent(forcefield, model="tip3p", boxSize=openmm.Vec3(side_nm, side_nm, side_nm) * unit.nanometer)
@@ -97,7 +97,7 @@ class _ProgressReporter:
         from openmm import unit
 
         temperature = (2 * state.getKineticEnergy() / (self.n_dof * unit.MOLAR_GAS_CONSTANT_R)).value_in_unit(unit.kelvin)
-        self.bar.set_postfix(T=f"{temperature:.0f} K", field=f"{simulation.context.getParameter('pqeq_field_z') / 10:.2f} V/Å")
+        self.bar.set_postfix(T=f"{temperature:.0f} K", field=f"{simulation.context.getParameter('pqeq_field_z') * V_PER_NM_TO_V_PER_A:.2f} V/Å")
         self.bar.update(self.interval)
 
 

@@ -19,6 +19,8 @@ AVOGADRO: float = 6.02214076e23
 ELEMENTARY_CHARGE_C: float = 1.602176634e-19
 #: Vacuum permittivity (F/m), CODATA 2018.
 VACUUM_PERMITTIVITY: float = 8.8541878128e-12
+#: Speed of light in vacuum (m/s), exact.
+SPEED_OF_LIGHT: float = 299792458.0
 
 #: 1 eV in kJ/mol.
 EV_TO_KJ_PER_MOL: float = ELEMENTARY_CHARGE_C * AVOGADRO / 1000.0
@@ -48,8 +50,8 @@ V_PER_A_TO_V_PER_NM: float = 10.0
 #: of the electron-volt); kept for clarity where field·charge·length products appear.
 FIELD_V_PER_A_E_A_TO_EV: float = 1.0
 
-#: 1 e·Å in debye.
-E_ANGSTROM_TO_DEBYE: float = 4.803204712570263
+#: 1 e·Å in debye (1 D = 10⁻²¹ C·m² / s ÷ c; ≈ 4.803205).
+E_ANGSTROM_TO_DEBYE: float = ELEMENTARY_CHARGE_C * 1e-10 * SPEED_OF_LIGHT * 1e21
 
 #: 1 eV/Å³ in GPa.
 EV_PER_A3_TO_GPA: float = ELEMENTARY_CHARGE_C * 1e30 / 1e9

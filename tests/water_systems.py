@@ -7,6 +7,8 @@ import numpy as np
 import openmm
 from openmm import app, unit
 
+from openmm_pqeq.units import ANGSTROM_TO_NM
+
 WATER_A = np.array([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0]])
 
 
@@ -28,9 +30,9 @@ def water_topology(n_side: int, spacing_A: float = 3.1):
                 angle = rng.uniform(0, 2 * np.pi)
                 rot = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
                 positions.append(WATER_A @ rot.T + spacing_A * np.array([i, j, k]) + 0.7)
-    box_nm = n_side * spacing_A / 10
+    box_nm = n_side * spacing_A * ANGSTROM_TO_NM
     top.setPeriodicBoxVectors(np.eye(3) * box_nm * unit.nanometer)
-    return top, np.concatenate(positions) / 10
+    return top, np.concatenate(positions) * ANGSTROM_TO_NM
 
 
 def bonded_water_system(topology) -> openmm.System:

@@ -15,7 +15,8 @@ Sets written (per element: chi_eV, J_eV, Z_e, R_A, Ks_eV_per_A2, polarizable):
   10484 (2025)): pqeq0, with H, N, O, P from pqeq1 and Li replaced by
   chi 3.87172 eV, J 14.85384 eV, R 0.69125 A, Ks 1083.03576 kcal/mol/A^2, Z 1.
 
-Spring constants are tabulated in kcal/mol/A^2 and stored in eV/A^2 (divided by 23.060549).
+Spring constants are tabulated in kcal/mol/A^2 and stored in eV/A^2 (divided by
+``openmm_pqeq.units.EV_TO_KCAL_PER_MOL``, 23.060549 as in the published code).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import json
 import sys
 from pathlib import Path
 
-KCAL_PER_EV = 23.060549
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from openmm_pqeq.units import EV_TO_KCAL_PER_MOL  # noqa: E402
+
 OUT = Path(__file__).resolve().parents[1] / "openmm_pqeq" / "data" / "pqeq_params.json"
 
 
@@ -46,7 +49,7 @@ def read_table(path: Path, ks_column: int) -> dict:
             "J_eV": j,
             "Z_e": z,
             "R_A": rc,
-            "Ks_eV_per_A2": values[ks_column] / KCAL_PER_EV,
+            "Ks_eV_per_A2": values[ks_column] / EV_TO_KCAL_PER_MOL,
             "polarizable": bool(int(fields[1])) and values[ks_column] > 0,
         }
     return rows
@@ -65,7 +68,7 @@ def main(data_dir: str) -> None:
         reaxnet[el] = dict(pqeq1[el])
     reaxnet["Li"] = {
         "chi_eV": 3.87172, "J_eV": 14.85384, "Z_e": 1.0, "R_A": 0.69125,
-        "Ks_eV_per_A2": 1083.03576 / KCAL_PER_EV, "polarizable": True,
+        "Ks_eV_per_A2": 1083.03576 / EV_TO_KCAL_PER_MOL, "polarizable": True,
     }
     cite0 = "Naserifar, Brooks, Goddard, J. Chem. Phys. 146, 124117 (2017)"
     out = {

@@ -49,8 +49,6 @@ RESPONSE_ELEMENTS = ("H", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Li", "Na", 
 ESP_SCALES = (1.4, 1.6, 1.8, 2.0)
 #: Polarizability: 1 Å³ in bohr³ (atomic units).
 ANGSTROM3_TO_BOHR3: float = 1.0 / BOHR_TO_ANGSTROM ** 3
-#: Dipole: 1 e·Å in debye.
-EA_TO_DEBYE: float = 1.0 / 0.20819433622621247
 
 
 def _vdw_radius(symbol: str) -> float:

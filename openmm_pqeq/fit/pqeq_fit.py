@@ -43,10 +43,8 @@ from ..electrostatics import PQEq
 from ..electrostatics.implicit import analytic_polarizability, electrostatic_potential, linear_response
 from ..electrostatics.parameters import element_parameters
 from ..elements import SYMBOLS
-from ..units import BOHR_TO_ANGSTROM
+from ..units import BOHR_TO_ANGSTROM, E_ANGSTROM_TO_DEBYE
 
-#: e·Å in debye.
-EA_TO_DEBYE: float = 1.0 / 0.20819433622621247
 #: Å³ in bohr³.
 A3_TO_AU: float = 1.0 / BOHR_TO_ANGSTROM ** 3
 TARGETS = ("dipole", "polarizability", "field_energy", "esp", "apt")
@@ -260,7 +258,7 @@ def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[
 def structure_errors(pred: Dict[str, torch.Tensor], s: Structure) -> Dict[str, torch.Tensor]:
     """Signed errors in report units: dipole (3,) D, polarizability (3, 3) a.u., field energies (6,) meV,
     ESP (M,) V, APT (N, 3, 3) e."""
-    err: Dict[str, torch.Tensor] = {"dipole": (pred["dipole"] - s.dipole) * EA_TO_DEBYE}
+    err: Dict[str, torch.Tensor] = {"dipole": (pred["dipole"] - s.dipole) * E_ANGSTROM_TO_DEBYE}
     if "polarizability" in pred:
         err["polarizability"] = (pred["polarizability"] - s.polarizability) * A3_TO_AU
     if "field_energies" in pred:
@@ -354,7 +352,7 @@ def metrics(pqeq: PQEq, structures: Sequence[Structure]) -> Dict[str, Any]:
                 d_iso = float(torch.trace(pred["polarizability"])) / 3 - ref_iso
                 d_mu = float(torch.linalg.norm(pred["dipole"])) - ref_mu
                 row: Dict[str, Any] = {
-                    "kind": s.kind, "a_iso": abs(d_iso) * A3_TO_AU, "mu": abs(d_mu) * EA_TO_DEBYE,
+                    "kind": s.kind, "a_iso": abs(d_iso) * A3_TO_AU, "mu": abs(d_mu) * E_ANGSTROM_TO_DEBYE,
                     "a_iso_rel": abs(d_iso) / max(ref_iso, 1e-12), "mu_rel": abs(d_mu) / max(ref_mu, 1e-12),
                     "fe": (1000.0 * (pred["field_energies"] - s.field_energies)).abs().numpy().ravel(),
                     "esp": ((pred["esp"] - s.esp_values) ** 2).numpy().ravel() if "esp" in pred else np.zeros(0),

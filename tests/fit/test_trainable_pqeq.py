@@ -10,6 +10,7 @@ from openmm_pqeq.electrostatics import PQEq
 from openmm_pqeq.electrostatics.implicit import analytic_polarizability, electrostatic_potential
 from openmm_pqeq.electrostatics.parameters import element_parameters
 from openmm_pqeq.fit.pqeq_fit import Structure, build_pqeq, loss_terms, metrics, predict
+from openmm_pqeq.units import COULOMB_EV_A
 
 SPEC = {"chi": "all", "J": "all", "R": "all", "Ks": "all"}
 WEIGHTS = {"dipole": 1.0, "polarizability": 1.0, "field_energy": 1.0, "esp": 0.5}
@@ -133,7 +134,7 @@ def test_analytic_polarizability_matches_finite_field_and_its_gradient():
             f[axis] = step
             up = pqeq(pos, numbers, None, f, 1.0)["dipole"]
             down = pqeq(pos, numbers, None, -f, 1.0)["dipole"]
-            columns.append((up - down) / (2 * step) * 14.399645478425668)
+            columns.append((up - down) / (2 * step) * COULOMB_EV_A)
     assert torch.allclose(alpha.detach(), torch.stack(columns, 1), atol=1e-5, rtol=1e-6)
 
     def loss():

@@ -15,6 +15,7 @@ from openmm_pqeq.integrations.openmm_force import dipole_from_state
 from openmm_pqeq.integrations.system import add_pqeq_force, create_system
 from openmm_pqeq.io import load_model, save_model
 from openmm_pqeq.model import build_model, energy_forces_stress
+from openmm_pqeq.units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM, V_PER_NM_TO_V_PER_A
 from water_systems import bonded_water_system, water_topology
 
 CONFIG = {"elements": ["O", "H"], "pqeq": {"charge_tolerance": 1e-10, "shell_tolerance": 1e-9}, "d3": {}}
@@ -49,11 +50,11 @@ def test_backends_and_ase_agree(model, waters):
         _, state = _state(system, pos)
         results[backend] = (state.getPotentialEnergy().value_in_unit(KJ),
                             state.getForces(asNumpy=True).value_in_unit(KJ / unit.nanometer))
-    atoms = ase.Atoms([a.element.symbol for a in top.atoms()], positions=pos * 10, cell=np.eye(3) * 6.2, pbc=True)
+    atoms = ase.Atoms([a.element.symbol for a in top.atoms()], positions=pos * NM_TO_ANGSTROM, cell=np.eye(3) * 6.2, pbc=True)
     groups = [a.residue.index for a in top.atoms()]
-    atoms.calc = PQEqCalculator(model, field=np.array(field) / 10, groups=groups)
-    e_ase = atoms.get_potential_energy() * 96.48533212331002
-    f_ase = atoms.get_forces() * 964.8533212331002
+    atoms.calc = PQEqCalculator(model, field=np.array(field) * V_PER_NM_TO_V_PER_A, groups=groups)
+    e_ase = atoms.get_potential_energy() * EV_TO_KJ_PER_MOL
+    f_ase = atoms.get_forces() * EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM
     e_tf, f_tf = results["torchforce"]
     e_py, f_py = results["python"]
     assert e_py == pytest.approx(e_tf, rel=1e-6)
@@ -75,12 +76,12 @@ def test_field_parameters_and_dipole(model, waters):
     dipole = dipole_from_state(state)
     assert dipole[2] > dipole0[2]  # the system polarizes along the field
     # the dipole from dE/dfield equals the model's own dipole output
-    out = model(torch.tensor(pos * 10), torch.tensor([8, 1, 1] * 8), torch.eye(3, dtype=torch.float64) * 6.2,
+    out = model(torch.tensor(pos * NM_TO_ANGSTROM), torch.tensor([8, 1, 1] * 8), torch.eye(3, dtype=torch.float64) * 6.2,
                 torch.tensor([0.0, 0.0, 0.5], dtype=torch.float64), 0.0, torch.arange(24) // 3, torch.zeros(8))
     assert dipole == pytest.approx(out["dipole"].numpy(), abs=1e-6)
     # and the energy changes by -∫ μ·dE (second order: E(F) < E(0) - μ0·F)
     e1 = state.getPotentialEnergy().value_in_unit(KJ)
-    assert e1 < e0 - dipole0[2] * 0.5 * 96.48533212331002 + 1e-9
+    assert e1 < e0 - dipole0[2] * 0.5 * EV_TO_KJ_PER_MOL + 1e-9
 
 
 def test_field_energy_does_not_jump_when_an_atom_is_wrapped(model, waters):
