@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
 
     from openmm_pqeq.data_generation.labelling import DFTSettings, label_atoms
-    from openmm_pqeq.evaluate import evaluate
+    from openmm_pqeq.single_point import evaluate
 
     os.makedirs(args.output_dir, exist_ok=True)
     atoms = water_molecule()

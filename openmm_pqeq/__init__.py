@@ -1,7 +1,14 @@
 """openmm_pqeq: an E(3)-equivariant ML potential with polarizable charge equilibration (PQEq),
 uniform external fields and DFT-D3 dispersion, delivered as an OpenMM force.
 
-Importing the package is light (no torch); the public names below load on first use.
+Importing the package is light (no torch, no OpenMM); each public name loads its module on
+first use.  The names users call first:
+
+- OpenMM: :func:`create_system`, :func:`add_pqeq_force`, :class:`PQEqReporter`;
+- model files: :func:`load_model`, :func:`save_model`, :func:`build_model`, :class:`PQEqModel`;
+- ASE and quick evaluation: :class:`PQEqCalculator`, :func:`evaluate`;
+- the terms of the energy: :class:`E0Network`, :class:`PQEq`, :class:`D3Dispersion`;
+- response: :func:`born_charges`.
 
 >>> import openmm_pqeq
 >>> openmm_pqeq.__version__
@@ -13,13 +20,20 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+#: Public name -> the module that defines it.
 _PUBLIC = {
-    "PQEq": "openmm_pqeq.electrostatics.pqeq",
-    "GaussianCoulomb": "openmm_pqeq.electrostatics.coulomb",
-    "D3Dispersion": "openmm_pqeq.dispersion.d3",
+    "create_system": "openmm_pqeq.integrations.system",
+    "add_pqeq_force": "openmm_pqeq.integrations.system",
+    "PQEqReporter": "openmm_pqeq.integrations.reporters",
+    "load_model": "openmm_pqeq.io",
+    "save_model": "openmm_pqeq.io",
+    "build_model": "openmm_pqeq.model",
+    "PQEqModel": "openmm_pqeq.model",
+    "PQEqCalculator": "openmm_pqeq.integrations.ase_calculator",
+    "evaluate": "openmm_pqeq.single_point",
     "E0Network": "openmm_pqeq.nn.e0",
-    "evaluate": "openmm_pqeq.evaluate",
-    "NeighborList": "openmm_pqeq.neighbors",
+    "PQEq": "openmm_pqeq.electrostatics.pqeq",
+    "D3Dispersion": "openmm_pqeq.dispersion.d3",
     "born_charges": "openmm_pqeq.electrostatics.response",
 }
 

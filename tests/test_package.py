@@ -9,10 +9,46 @@ import pytest
 from helpers import data_file
 
 
+#: What users call first, and the module that defines each name.
+TOP_LEVEL = {
+    "create_system": "openmm_pqeq.integrations.system",
+    "add_pqeq_force": "openmm_pqeq.integrations.system",
+    "PQEqReporter": "openmm_pqeq.integrations.reporters",
+    "load_model": "openmm_pqeq.io",
+    "save_model": "openmm_pqeq.io",
+    "build_model": "openmm_pqeq.model",
+    "PQEqModel": "openmm_pqeq.model",
+    "PQEqCalculator": "openmm_pqeq.integrations.ase_calculator",
+    "evaluate": "openmm_pqeq.single_point",
+    "E0Network": "openmm_pqeq.nn.e0",
+    "PQEq": "openmm_pqeq.electrostatics.pqeq",
+    "D3Dispersion": "openmm_pqeq.dispersion.d3",
+    "born_charges": "openmm_pqeq.electrostatics.response",
+}
+
+
 def test_import_is_light():
-    code = "import sys, openmm_pqeq; print(json.dumps(sorted(m for m in ('torch', 'e3nn', 'openmm') if m in sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, check=True)
+    heavy = ("torch", "e3nn", "openmm", "openmmtorch", "ase", "vesin", "torchpme")
+    code = (f"import json, sys, openmm_pqeq; dir(openmm_pqeq); openmm_pqeq.__version__; "
+            f"print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_top_level_names_resolve_to_their_definitions():
+    import importlib
+
+    import openmm_pqeq
+
+    assert set(openmm_pqeq.__all__) == {"__version__", *TOP_LEVEL}
+    for name, module in TOP_LEVEL.items():
+        expected = getattr(importlib.import_module(module), name)
+        # twice: importing the defining module must not shadow the name with a submodule
+        assert getattr(openmm_pqeq, name) is expected, name
+        assert getattr(openmm_pqeq, name) is expected, name
+    for internal in ("GaussianCoulomb", "NeighborList"):
+        with pytest.raises(AttributeError, match=f"no attribute '{internal}'"):
+            getattr(openmm_pqeq, internal)
 
 
 def test_star_import_lists_only_existing_names():

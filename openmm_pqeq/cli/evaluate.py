@@ -54,7 +54,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import ase.io
 
-    from ..evaluate import evaluate
+    from ..single_point import evaluate
 
     atoms = ase.io.read(args.structure, index=args.index)
     d3_options = {"damping": args.d3_damping, "functional": args.d3_functional, "cutoff": args.d3_cutoff,

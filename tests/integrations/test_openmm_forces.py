@@ -215,7 +215,7 @@ def test_evaluate_with_a_model_file(model, tmp_path):
     """`evaluate(..., model=PATH)` (CLI: --model) evaluates every term of a saved model."""
     import ase
 
-    from openmm_pqeq.evaluate import evaluate
+    from openmm_pqeq.single_point import evaluate
 
     path = save_model(build_model({"elements": ["O", "H"], "e0": {"preset": "small", "num_blocks": 1},
                                    "pqeq": {}, "d3": {}}), tmp_path / "full.pt")
