@@ -14,7 +14,7 @@ derivatives of the same (interpolated) energy.
 
 Unlike torch-pme's calculators, the spline weights and mesh indices of fixed sites can be
 computed once and reused: the charge solve applies the charge Hessian many times at fixed
-positions (:meth:`PMEReciprocal.spread` / :meth:`PMEReciprocal.gather`).  Everything is plain
+positions (:meth:`PMEReciprocal.splines`, :meth:`PMEReciprocal.mesh_potential`, :meth:`PMEReciprocal.gather`).  Everything is plain
 PyTorch, differentiable in positions and cell (for forces and the virial), TorchScript-clean.
 Per-site values follow the convention of :class:`.ewald.EwaldReciprocal`: ``forward`` returns
 ``V`` with ``E_rec = Σ_a Q_a V_a``; the electrostatic potential is ``2V``.

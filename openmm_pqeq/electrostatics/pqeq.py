@@ -128,6 +128,8 @@ class PQEq(torch.nn.Module):
         scripted copy then needs them loaded (``import openmm_pqeq.electrostatics``) before
         ``torch.jit.load``.
 
+    Notes
+    -----
     The solve (physical mode) is matrix-free and needs no autograd: potentials at the cores
     (∂E/∂q) and fields at the shells (∂E/∂d) are analytic (:meth:`GaussianCoulomb.site_gradients`).
     Each cycle takes one preconditioned step, a charge step from a projected conjugate-gradient

@@ -99,9 +99,11 @@ class E0Network(torch.nn.Module):
     ----------
     config : dict
         The constructor arguments (``E0Network(**config)`` rebuilds the network).
-    per_species_scale, per_species_shift : Tensor
-        ``(num_species,)`` buffers: ``E0_i = scale[Z_i] * readout_i + shift[Z_i]`` (eV);
-        set them with :meth:`set_species_statistics`.
+    per_species_scale : torch.Tensor
+        ``(num_species,)`` buffer, the ``scale`` of ``E0_i = scale[Z_i] * readout_i + shift[Z_i]`` (eV);
+        set it with :meth:`set_species_statistics`.
+    per_species_shift : torch.Tensor
+        ``(num_species,)`` buffer, the ``shift`` (eV) of the same formula.
     """
 
     def __init__(

@@ -87,6 +87,8 @@ class EdgeTensorProduct(torch.nn.Module):
     weight_numel : int
         Number of weights per edge (e3nn's layout: per path, ``mul`` contiguous values).
 
+    Examples
+    --------
     >>> tp = EdgeTensorProduct("4x0e+2x1o", "1x0e+1x1o", [o3.Irrep("0e"), o3.Irrep("1o")])
     >>> tp.irreps_out, tp.weight_numel
     (4x0e+4x1o+2x1o+2x0e, 12)

@@ -8,7 +8,7 @@
 - :mod:`.loss`: :class:`Loss` (published weights 1/10/100) and error metrics;
 - :mod:`.trainer`: :func:`train` (schedule, EMA, best-validation model, resume, metrics log);
 - :mod:`.evaluation`: :func:`model_errors` (``openmm-pqeq test``), :func:`evaluate_dataset`;
-- :mod:`.finetune`: the finetuning protocol (:func:`finetune_config`, shift refit); :func:`finetune` runs it;
+- :mod:`.finetune`: the finetuning protocol (:func:`~.finetune.finetune_config`, shift refit); :func:`finetune` runs it;
 - :mod:`.freezing`: :func:`select_trainable` (which parameters train: ``freeze``);
 - :mod:`.distributed`: data-parallel training under ``torchrun``.
 

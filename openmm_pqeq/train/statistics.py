@@ -89,7 +89,7 @@ def fit_statistics(dataset: StructureDataset, elements: List[int],
 
 
 def structures_for_neighbors(dataset: StructureDataset, max_frames: int = 2000):
-    """(positions, cell) pairs of up to ``max_frames`` frames, for :func:`average_num_neighbors`."""
+    """(positions, cell) pairs of up to ``max_frames`` frames, for :func:`~openmm_pqeq.nn.e0.average_num_neighbors`."""
     step = max(1, len(dataset) // max_frames)
     for k, frame in enumerate(dataset.structures()):
         if k % step == 0:
