@@ -89,7 +89,9 @@ def read_finished(path: str) -> List:
     return frames
 
 
-def _append_frame(path: str, atoms) -> None:
+def append_frame(path: str, atoms) -> None:
+    """Append one structure to the extxyz file ``path`` and flush it to disk (a resumable run
+    loses at most the frame being written; :func:`read_finished` drops a torn last frame)."""
     import ase.io
 
     buffer = io.StringIO()
@@ -201,7 +203,7 @@ def label_file(input_path: str, output_path: str, settings: Optional[DFTSettings
             report(f"[{labelled + len(failures)}/{len(todo)}] frame {index_} FAILED: {error}")
             return
         result.info["label_key"] = job["key"]
-        _append_frame(output_path, result)
+        append_frame(output_path, result)
         labelled += 1
         dft_wall += float(result.info.get("dft_wall_s", 0.0))
         report(f"[{labelled + len(failures)}/{len(todo)}] frame {index_} "

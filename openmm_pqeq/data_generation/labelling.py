@@ -242,9 +242,10 @@ def electronic_dipole(mf) -> np.ndarray:
     return nuclear - electronic
 
 
-def run_scf(mf) -> bool:
-    """Run the SCF; fall back to a second-order solver when it does not converge."""
-    mf.kernel()
+def run_scf(mf, dm0=None) -> bool:
+    """Run the SCF of ``mf`` (from the density matrix ``dm0``, or PySCF's initial guess); fall
+    back to a second-order solver when it does not converge.  Returns whether it converged."""
+    mf.kernel(dm0=dm0)
     if not mf.converged:
         dm = mf.make_rdm1()
         newton = mf.newton()

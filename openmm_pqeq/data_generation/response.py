@@ -40,7 +40,7 @@ import numpy as np
 
 from ..units import BOHR_TO_ANGSTROM, HARTREE_TO_EV
 from .labelling import (FIELD_AU_TO_V_PER_A, HARTREE_PER_BOHR_TO_EV_PER_A, DFTSettings, build_molecule,
-                        electronic_dipole, import_pyscf, make_gradients, make_scf, structure_charge,
+                        electronic_dipole, import_pyscf, make_gradients, make_scf, run_scf, structure_charge,
                         structure_multiplicity)
 
 #: Elements the response set covers.
@@ -272,14 +272,9 @@ def electrostatic_potential(mf, points_angstrom: np.ndarray) -> np.ndarray:
 
 
 def _scf(mf, dm0=None):
-    mf.kernel(dm0=dm0)
-    if not mf.converged:
-        newton = mf.newton()
-        newton.kernel(dm0=mf.make_rdm1())
-        if not newton.converged:
-            raise RuntimeError("SCF did not converge")
-        mf.mo_coeff, mf.mo_occ, mf.mo_energy = newton.mo_coeff, newton.mo_occ, newton.mo_energy
-        mf.e_tot, mf.converged = newton.e_tot, True
+    """``mf`` after a converged SCF (:func:`~openmm_pqeq.data_generation.labelling.run_scf`)."""
+    if not run_scf(mf, dm0):
+        raise RuntimeError("SCF did not converge")
     return mf
 
 
@@ -365,7 +360,7 @@ def label_response_file(frames: Sequence, output_path: str, settings: Optional[D
                         progress=None, forces: bool = False) -> Dict:
     """Label ``frames`` (see :func:`label_response`) and append each to ``output_path``
     (extxyz) as soon as it is done; frames already there (same ``label_key``) are skipped."""
-    from .batch import _append_frame, read_finished
+    from .batch import append_frame, read_finished
 
     settings = settings if settings is not None else DFTSettings()
     report = progress if progress is not None else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -385,7 +380,7 @@ def label_response_file(frames: Sequence, output_path: str, settings: Optional[D
             continue
         result.info["label_key"] = key
         result.info["source_index"] = index
-        _append_frame(output_path, result)
+        append_frame(output_path, result)
         labelled += 1
         dft += result.info["dft_wall_s"]
         report(f"[{index + 1}/{len(frames)}] {atoms.info.get('name', '')} ({len(atoms)} atoms): "
