@@ -24,8 +24,6 @@ SPEED_OF_LIGHT: float = 299792458.0
 
 #: 1 eV in kJ/mol.
 EV_TO_KJ_PER_MOL: float = ELEMENTARY_CHARGE_C * AVOGADRO / 1000.0
-#: 1 kJ/mol in eV.
-KJ_PER_MOL_TO_EV: float = 1.0 / EV_TO_KJ_PER_MOL
 #: 1 eV in kcal/mol, the value used by the published PQEq code (23.060549).
 EV_TO_KCAL_PER_MOL: float = 23.060549
 
@@ -38,23 +36,14 @@ ANGSTROM_TO_NM: float = 0.1
 COULOMB_EV_A: float = ELEMENTARY_CHARGE_C / (4.0 * math.pi * VACUUM_PERMITTIVITY) * 1e10
 #: Coulomb constant as printed by the published PQEq/ReaxNet code (eV·Å).
 COULOMB_EV_A_PUBLISHED: float = 14.399645
-#: Coulomb constant as printed by the published PQEq/ReaxNet code (kcal/mol·Å).
-COULOMB_KCAL_A_PUBLISHED: float = 332.06371
 
 #: 1 V/nm in V/Å.  (OpenMM-side field parameters are in V/nm.)
 V_PER_NM_TO_V_PER_A: float = 0.1
 #: 1 V/Å in V/nm.
 V_PER_A_TO_V_PER_NM: float = 10.0
 
-#: Energy of a unit charge moved 1 Å along a 1 V/Å field, in eV (exactly 1 by definition
-#: of the electron-volt); kept for clarity where field·charge·length products appear.
-FIELD_V_PER_A_E_A_TO_EV: float = 1.0
-
-#: 1 e·Å in debye (1 D = 10⁻²¹ C·m² / s ÷ c; ≈ 4.803205).
+#: 1 e·Å in debye (1 D = 10⁻²¹/c C·m, c in m/s; ≈ 4.803205).
 E_ANGSTROM_TO_DEBYE: float = ELEMENTARY_CHARGE_C * 1e-10 * SPEED_OF_LIGHT * 1e21
-
-#: 1 eV/Å³ in GPa.
-EV_PER_A3_TO_GPA: float = ELEMENTARY_CHARGE_C * 1e30 / 1e9
 
 #: Bohr radius in Å, CODATA 2018.
 BOHR_TO_ANGSTROM: float = 0.529177210903
