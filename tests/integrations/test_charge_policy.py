@@ -18,6 +18,7 @@ from openmm_pqeq.charge_constraint import ChargeConstraint, set_policy
 from openmm_pqeq.integrations.system import add_pqeq_force, create_system
 from openmm_pqeq.io import save_model
 from openmm_pqeq.model import build_model
+from openmm_pqeq.units import EV_TO_KJ_PER_MOL
 from water_systems import bonded_water_system, water_topology
 
 CONFIG = {"elements": ["O", "H"], "pqeq": {"charge_tolerance": 1e-10, "shell_tolerance": 1e-9}}
@@ -106,7 +107,7 @@ def test_ase_calculator_defaults_to_the_model_rule(waters, reference):
     atoms = ase.Atoms([a.element.symbol for a in top.atoms()], positions=pos * 10, cell=np.eye(3) * 6.2, pbc=True)
     for rule in ("molecules", "total"):
         atoms.calc = PQEqCalculator(_model(rule), field=np.array(FIELD) / 10)
-        assert atoms.get_potential_energy() * 96.48533212331002 == pytest.approx(reference[rule], rel=1e-7)
+        assert atoms.get_potential_energy() * EV_TO_KJ_PER_MOL == pytest.approx(reference[rule], rel=1e-7)
     atoms.calc = PQEqCalculator(_model("molecules"), field=np.array(FIELD) / 10)
     assert atoms.get_charges().reshape(-1, 3).sum(1) == pytest.approx(np.zeros(8), abs=1e-10)
     with pytest.warns(UserWarning, match="spans 8 molecules"):
