@@ -76,6 +76,7 @@ class FieldProtocol:
     direction: np.ndarray = np.array([0.0, 0.0, 1.0])
 
     def field_at(self, time_ps: float) -> np.ndarray:
+        """The field E (3,) in V/Å at ``time_ps`` (each protocol implements it)."""
         raise NotImplementedError
 
     def field_series(self, times_ps) -> np.ndarray:
