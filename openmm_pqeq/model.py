@@ -8,6 +8,7 @@ from a plain configuration dict with :func:`build_model` (what model files store
 from __future__ import annotations
 
 import copy
+import math
 import json
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -18,6 +19,36 @@ from .elements import atomic_number
 
 #: Keys of the configuration dict accepted by :func:`build_model`.
 CONFIG_KEYS = ("elements", "e0", "pqeq", "d3")
+
+
+def _values(x: torch.Tensor) -> str:
+    """The entries of ``x`` as text, for error messages (TorchScript-compatible)."""
+    values: List[float] = x.reshape(-1).tolist()
+    return str(values)
+
+
+def check_finite_inputs(positions: torch.Tensor, cell: Optional[torch.Tensor], field: torch.Tensor,
+                        total_charge: float, group_charges: Optional[torch.Tensor]) -> None:
+    """Raise a ValueError naming the first NaN or infinite input (positions (N, 3) Å, cell
+    (3, 3) Å, field (3,) V/Å, total charge e, group charges (G,) e).  A NaN would otherwise
+    surface much later, e.g. as a charge solve that "does not converge" after 200 cycles."""
+    finite_atoms = torch.isfinite(positions).all(dim=1)
+    if not bool(finite_atoms.all()):
+        atom = int(torch.nonzero(~finite_atoms)[0, 0])
+        raise ValueError("the position of atom " + str(atom) + " is not finite ("
+                         + _values(positions[atom]) + " Å): the structure is broken or the MD run blew up")
+    if cell is not None:
+        if not bool(torch.isfinite(cell).all()):
+            raise ValueError("the cell is not finite: " + _values(cell) + " Å")
+    if field.shape != (3,):
+        raise ValueError("the field must have 3 components (V/Å), got shape " + str(list(field.shape)))
+    if not bool(torch.isfinite(field).all()):
+        raise ValueError("the field is not finite: " + _values(field) + " V/Å")
+    if not math.isfinite(total_charge):
+        raise ValueError("the total charge is not finite: " + str(total_charge) + " e")
+    if group_charges is not None:
+        if not bool(torch.isfinite(group_charges).all()):
+            raise ValueError("group charges are not finite: " + _values(group_charges) + " e")
 
 
 @compile_mode("script")
@@ -74,6 +105,7 @@ class PQEqModel(torch.nn.Module):
         if numbers.shape[0] != n:
             raise ValueError("numbers has " + str(numbers.shape[0]) + " entries but positions has "
                              + str(n) + " atoms")
+        check_finite_inputs(positions, cell, field, total_charge, group_charges)
         outside = (numbers < 0) | (numbers >= self.supported.shape[0])
         if bool(outside.any()) or not bool(self.supported.index_select(0, numbers.clamp(0, self.supported.shape[0] - 1)).all()):
             bad = numbers[outside | ~self.supported.index_select(0, numbers.clamp(0, self.supported.shape[0] - 1))]

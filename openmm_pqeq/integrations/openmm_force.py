@@ -98,6 +98,24 @@ class OpenTorchForceModule(torch.nn.Module):
         return self.energy.energy(positions, None, field)
 
 
+def torchforce_module(module: torch.nn.Module) -> torch.jit.ScriptModule:
+    """``module`` scripted and frozen, as a TorchForce must be given it.
+
+    openmm-torch freezes the module it is given (``torch.jit.freeze``).  Freezing inlines
+    every method into ``forward`` and then deletes the methods of the submodules that keep
+    mutable state (the warm starts and Verlet list of PQEq, the neighbour lists), while the
+    inlined nodes keep raw pointers to those methods for the call stack of an error message.
+    An exception raised inside the model (overlapping atoms, a failed solve, an unsupported
+    element, a check in a compiled operator) then made the TorchScript interpreter read freed
+    memory while it formatted the message, and the process died (SIGSEGV).  A module frozen
+    here is saved with all of its code inlined into ``forward``: when openmm-torch loads and
+    freezes it again there is nothing left to inline or delete, so errors reach OpenMM with
+    their message.  (Never call the returned module itself when it may raise: it has the
+    same dangling pointers; only its saved copy inside the TorchForce is safe.)
+    """
+    return torch.jit.freeze(script_model(module).eval(), optimize_numerics=False)
+
+
 class PythonForceComputation:
     """Picklable computation of an ``openmm.PythonForce``: rebuilds the model from its
     configuration and weights after unpickling (Systems serialize to XML and reload)."""
@@ -166,7 +184,7 @@ def make_force(model: PQEqModel, setup: AtomSetup, n_particles: int, config: Opt
 
         energy = OpenMMEnergy(model, setup)
         module = PeriodicTorchForceModule(energy) if setup.periodic else OpenTorchForceModule(energy)
-        force = TorchForce(script_model(module))
+        force = TorchForce(torchforce_module(module))
         force.setUsesPeriodicBoundaryConditions(setup.periodic)
         for name, value in zip(FIELD_PARAMETERS, field0):
             force.addGlobalParameter(name, float(value))
