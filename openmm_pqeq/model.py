@@ -126,7 +126,9 @@ class PQEqModel(torch.nn.Module):
             e0_cell: Optional[torch.Tensor] = None
             if cell is not None:
                 e0_cell = cell.to(e0_dtype)
-            out["energy_e0"] = e0(positions.to(e0_dtype), numbers, e0_cell).sum().to(positions.dtype)
+            # per-atom energies come back in float64 and are summed in float64
+            per_atom = e0(positions.to(e0_dtype), numbers, e0_cell).to(torch.float64)
+            out["energy_e0"] = per_atom.sum().to(positions.dtype)
         pqeq = self.pqeq
         if pqeq is not None:
             result = pqeq(positions, numbers, cell, field, total_charge, groups, group_charges)

@@ -240,7 +240,9 @@ class E0Network(torch.nn.Module):
         Returns
         -------
         Tensor
-            ``(N,)`` per-atom energies E0_i (eV); differentiable in positions and cell.
+            ``(N,)`` per-atom energies E0_i (eV), float64 whatever the network's dtype (the
+            shifts are added in float64, so sums over atoms keep their precision);
+            differentiable in positions and cell.
         """
         if positions.dim() != 2 or positions.shape[1] != 3:
             raise ValueError(f"`positions` must have shape (N, 3), got {list(positions.shape)}")
@@ -263,7 +265,11 @@ class E0Network(torch.nn.Module):
             h = block(h, species, neighbor, edge_sh, edge_embedding)
         energies = self.readout(h).squeeze(1)
         scale = self.per_species_scale.index_select(0, species)
-        return scale * energies + self.per_species_shift.index_select(0, species)
+        # the network may run in float32, but the per-species shifts (hundreds of eV) are added
+        # in float64: in float32 every E0_i would be rounded to ~6e-5 eV and the sum over atoms
+        # would move in steps of meV, which breaks finite differences and energy conservation
+        shift = self.per_species_shift.to(torch.float64).index_select(0, species)
+        return (scale * energies).to(torch.float64) + shift
 
     def _edges(
         self, positions: torch.Tensor, cell: Optional[torch.Tensor]
