@@ -179,7 +179,9 @@ def main() -> None:
         "scaling_exponent_n_ge_1000": exponent,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    from openmm_pqeq._atomic import atomic_write_text
+
+    atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.output}")
 
 

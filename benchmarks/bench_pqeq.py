@@ -89,7 +89,9 @@ def write_report(report: dict, started: float, output: Path) -> dict:
     report["machine"]["load_average_end"] = list(os.getloadavg())
     report["wall_s"] = time.time() - started
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=1) + "\n")
+    from openmm_pqeq._atomic import atomic_write_text
+
+    atomic_write_text(output, json.dumps(report, indent=1) + "\n")
     print(f"wrote {output}")
     return report
 

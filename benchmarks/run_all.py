@@ -97,7 +97,9 @@ def main():
     md = bench_md.main([])
     summary = summarize(report, md)
     path = HERE / "results" / "summary.json"
-    path.write_text(json.dumps(summary, indent=1) + "\n")
+    from openmm_pqeq._atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k not in ("machine", "notes")}, indent=1))
     print(f"wrote {path}")
 

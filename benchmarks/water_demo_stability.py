@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from openmm_pqeq._atomic import atomic_write
+
 
 def run(model, n_molecules: int, steps: int, field_V_per_A, temperature_K: float = 300.0, timestep_fs: float = 0.5,
         friction_per_ps: float = 1.0, chunk: int = 20, seed: int = 1, platform: str = "CPU") -> dict:
@@ -119,8 +121,7 @@ def main() -> None:
         summary = run(model, args.molecules, args.steps, (0.0, 0.0, fz), friction_per_ps=args.friction, chunk=args.chunk)
         results["runs"].append(summary)
         print(json.dumps({k: v for k, v in summary.items() if k != "records"}), flush=True)
-        with open(args.output, "w") as handle:
-            json.dump(results, handle, indent=1)
+        atomic_write(args.output, lambda handle: json.dump(results, handle, indent=1), mode="w")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from typing import Any, Dict, Optional, Union
 
 import torch
 
+from ._atomic import atomic_write
 from .charge_constraint import METADATA_KEY as CHARGE_CONSTRAINT_KEY
 from .charge_constraint import ChargeConstraint, set_policy
 from .model import PQEqModel, build_model, config_of
@@ -113,10 +114,8 @@ def save_model(model: PQEqModel, path: Union[str, Path], provenance: Optional[Di
     if model.charge_constraint_json:
         # the charge-constraint rule the model was trained with (openmm_pqeq.charge_constraint)
         payload["metadata"][CHARGE_CONSTRAINT_KEY] = json.loads(model.charge_constraint_json)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path)
-    return path
+    # atomic: an interrupted save (Ctrl-C during training, a kill) keeps the previous file
+    return atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def read_model_file(model: Union[str, Path]) -> Dict[str, Any]:

@@ -60,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, size_weights=weights, field_fraction=args.field_fraction, max_field=args.max_field,
         field_max_molecules=args.field_max_molecules, ion_fraction=args.ion_fraction,
         thermal_sigma=args.thermal_sigma, sigma_oh=args.sigma_oh, sigma_angle=args.sigma_angle)
-    ase.io.write(args.output, frames, format="extxyz")
+    from .._atomic import atomic_path
+
+    with atomic_path(args.output) as temporary:
+        ase.io.write(temporary, frames, format="extxyz")
     sizes = {}
     for atoms in frames:
         sizes[atoms.info["n_molecules"]] = sizes.get(atoms.info["n_molecules"], 0) + 1

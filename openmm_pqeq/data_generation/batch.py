@@ -33,6 +33,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .._atomic import atomic_write_text
 from .labelling import (DFTSettings, as_field, import_pyscf, label_atoms, structure_charge,
                         structure_field, structure_multiplicity)
 
@@ -84,8 +85,7 @@ def read_finished(path: str) -> List:
     if text[good_end:].strip():
         warnings.warn(f"{path}: dropping an incomplete last frame (interrupted write); "
                       f"{len(frames)} complete frames kept", stacklevel=2)
-        with open(path, "w") as handle:
-            handle.write(text[:good_end])
+        atomic_write_text(path, text[:good_end])
     return frames
 
 

@@ -31,13 +31,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..units import BOHR_TO_ANGSTROM, HARTREE_TO_EV
 from .labelling import (FIELD_AU_TO_V_PER_A, HARTREE_PER_BOHR_TO_EV_PER_A, DFTSettings, build_molecule,
                         electronic_dipole, import_pyscf, make_gradients, make_scf, run_scf, structure_charge,
@@ -401,8 +401,8 @@ def prune_response_file(path: str, frames: Sequence, settings: DFTSettings, fiel
     finished = read_finished(path)
     keep = [a for a in finished if str(a.info.get("label_key")) in keys]
     if len(keep) < len(finished):
-        ase.io.write(path + ".tmp", keep, format="extxyz")
-        os.replace(path + ".tmp", path)
+        with atomic_path(path) as temporary:
+            ase.io.write(temporary, keep, format="extxyz")
     return len(finished) - len(keep)
 
 

@@ -39,6 +39,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from .._atomic import atomic_write_text
 from ..electrostatics import PQEq
 from ..electrostatics.implicit import analytic_polarizability, electrostatic_potential, linear_response
 from ..electrostatics.parameters import element_parameters
@@ -530,7 +531,5 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
         "history": history,
         "elements": elements_table,
     }
-    path = Path(config.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    atomic_write_text(config.output, json.dumps(result, indent=1))
     return result

@@ -237,8 +237,9 @@ class TrainConfig:
     def to_yaml(self, path: Union[str, Path]) -> None:
         import yaml
 
-        with open(path, "w") as handle:
-            yaml.safe_dump(self.to_dict(), handle, sort_keys=False)
+        from .._atomic import atomic_write
+
+        atomic_write(path, lambda handle: yaml.safe_dump(self.to_dict(), handle, sort_keys=False), mode="w")
 
     def resolve_paths(self, base_dir: Union[str, Path]) -> None:
         """Make relative file paths absolute with respect to ``base_dir``."""

@@ -34,6 +34,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from .._atomic import atomic_write
 from ..charge_constraint import ChargeConstraint
 
 #: Version of the cached tensor layout; bump it when the layout changes.
@@ -259,18 +260,7 @@ def _writable_dir(folder: Path) -> Path:
 
 def save_atomic(payload, path: Path) -> None:
     """``torch.save`` to a temporary file, then rename (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(payload, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def cache_path(path: Union[str, Path], cache_dir: Union[str, Path, None] = None, index: str = ":",
