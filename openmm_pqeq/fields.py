@@ -209,14 +209,15 @@ class FieldProtocolReporter:
     protocol at the middle of the steps until the next update; the protocol's time origin is
     ``origin_ps`` of simulation time (default: the time of the first :meth:`apply`), and before
     it the field is zero.  With ``file`` each update writes a row
-    ``step,time_ps,Ex,Ey,Ez`` (V/Å; the field in force from that step on).  Call :meth:`apply`
+    ``step,time_ps,Ex,Ey,Ez`` (V/Å; the field in force from that step on; ``append`` continues
+    an existing file).  Call :meth:`apply`
     once before stepping (a reporter only fires at the end of an interval), and append this
     reporter after a :class:`~openmm_pqeq.integrations.reporters.PQEqReporter` so that charges
     reported at a step are those of the field that acted during it.
     """
 
     def __init__(self, protocol: FieldProtocol, interval: int, file: Optional[Union[str, Path]] = None,
-                 origin_ps: Optional[float] = None):
+                 origin_ps: Optional[float] = None, append: bool = False):
         if not isinstance(protocol, FieldProtocol):
             raise TypeError(f"protocol must be a FieldProtocol, got {type(protocol).__name__}")
         if int(interval) != interval or interval < 1:
@@ -225,9 +226,10 @@ class FieldProtocolReporter:
         self.interval = int(interval)
         self.origin_ps = None if origin_ps is None else _magnitude(origin_ps, "ps")
         self._out = None
-        if file is not None:
-            self._out = open(file, "w")
-            self._out.write("# step,time_ps,Ex_V_per_A,Ey_V_per_A,Ez_V_per_A\n")
+        if file is not None:  # append: continue an existing file (a resumed run), no second header
+            self._out = open(file, "a" if append else "w")
+            if not append:
+                self._out.write("# step,time_ps,Ex_V_per_A,Ey_V_per_A,Ez_V_per_A\n")
 
     def describeNextReport(self, simulation):
         return (self.interval - simulation.currentStep % self.interval, False, False, False, False, False)

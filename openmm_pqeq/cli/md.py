@@ -14,8 +14,12 @@ into OUTPUT_DIR.  The field is given in V/Å (OpenMM parameters pqeq_field_* hol
 The field of the last phase is constant (--field) or follows --field-protocol, updated
 every --field-interval steps; field.csv records it.
 
+A checkpoint (OUTPUT/checkpoint.json) is written every --checkpoint-interval steps; after a
+crash or a kill, the same command with --resume continues the run.
+
 examples:
   openmm-pqeq md --model water-demo --molecules 64 --field 0 0 0.25 --output demo-output
+  openmm-pqeq md --model water-demo --molecules 64 --field 0 0 0.25 --output demo-output --resume
   openmm-pqeq md --field-protocol sin:amplitude=0.1,frequency_THz=2,axis=z --output ac-output
 
 """
@@ -48,6 +52,12 @@ def add_parser(subparsers) -> None:
                    help="charge constraints: model (default: the rule the model was trained with; older model "
                         "files: one neutral group per molecule), molecules, residues, or total (one total charge)")
     p.add_argument("--seed", type=int, default=1, help="random seed for velocities and the thermostat")
+    p.add_argument("--checkpoint-interval", type=int, default=None,
+                   help="steps between checkpoints (OUTPUT/checkpoint.json), a multiple of --report-interval "
+                        "(default: the multiple closest to 100)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run checkpointed in OUTPUT (give the same options); trajectory, charges "
+                        "and thermo files continue without duplicated or missing frames")
     p.add_argument("--output", default="demo-output", help="output folder (default: demo-output)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -66,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         timestep_fs=args.timestep, equilibration_steps=args.equilibration_steps,
         steps_without_field=args.steps, steps_with_field=args.steps, report_interval=args.report_interval,
         platform=args.platform, backend=args.backend, seed=args.seed, charge_groups=args.charge_groups,
-        field_protocol=protocol, field_interval=args.field_interval)
-    summary = run_water_field_md(args.model, args.output, settings, progress=not args.quiet)
+        field_protocol=protocol, field_interval=args.field_interval, checkpoint_interval=args.checkpoint_interval)
+    summary = run_water_field_md(args.model, args.output, settings, progress=not args.quiet, resume=args.resume)
     print(json.dumps(summary, indent=1))
     return 0

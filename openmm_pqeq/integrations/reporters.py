@@ -33,7 +33,7 @@ class PQEqReporter:
 
     Parameters
     ----------
-    file : path of the output text file (overwritten).
+    file : path of the output text file (overwritten, or continued with ``append=True``).
     reportInterval : steps between reports.
     model : model file, shipped name, or PQEqModel (the one the force uses).
     topology : the OpenMM Topology; ``atoms``, ``charge``, ``charge_groups`` (default ``"model"``:
@@ -44,7 +44,8 @@ class PQEqReporter:
 
     def __init__(self, file: Union[str, Path], reportInterval: int, model: Union[str, Path, PQEqModel], topology,
                  atoms: Optional[Sequence[int]] = None, charge: float = 0.0, charge_groups: Optional[str] = "model",
-                 group_charges: Optional[Sequence[float]] = None, shells_file: Optional[Union[str, Path]] = None):
+                 group_charges: Optional[Sequence[float]] = None, shells_file: Optional[Union[str, Path]] = None,
+                 append: bool = False):
         if reportInterval < 1:
             raise ValueError(f"reportInterval is {reportInterval} but must be >= 1")
         if not isinstance(model, PQEqModel):
@@ -55,20 +56,23 @@ class PQEqReporter:
         rule = resolve_charge_groups(charge_groups, model, None, "PQEqReporter")
         self.setup = atom_setup(topology, atoms, charge, rule, group_charges)
         self.reportInterval = int(reportInterval)
-        self._out = open(file, "w")
         n = len(self.setup.atoms)
-        self._out.write(f"# openmm_pqeq PQEqReporter: {n} atoms (indices {self.setup.atoms[0]}..{self.setup.atoms[-1]})\n"
-                        "# step time_ps dipole_x_eA dipole_y_eA dipole_z_eA iterations converged "
-                        + " ".join(f"q{i}_e" for i in range(n)) + "\n")
-        self._out.flush()
+        mode = "a" if append else "w"  # append: continue existing files (a resumed run), no second header
+        self._out = open(file, mode)
+        if not append:
+            self._out.write(f"# openmm_pqeq PQEqReporter: {n} atoms (indices {self.setup.atoms[0]}.."
+                            f"{self.setup.atoms[-1]})\n# step time_ps dipole_x_eA dipole_y_eA dipole_z_eA iterations "
+                            "converged " + " ".join(f"q{i}_e" for i in range(n)) + "\n")
+            self._out.flush()
         self._shells = None
         if shells_file is not None:
             if model.pqeq is None:
                 raise ValueError("`shells_file` needs a model with a PQEq term")
-            self._shells = open(shells_file, "w")
-            self._shells.write(f"# openmm_pqeq PQEqReporter shell dipoles -Z_i d_i: {n} atoms\n"
-                               "# step time_ps " + " ".join(f"p{i}_{c}_eA" for i in range(n) for c in "xyz") + "\n")
-            self._shells.flush()
+            self._shells = open(shells_file, mode)
+            if not append:
+                self._shells.write(f"# openmm_pqeq PQEqReporter shell dipoles -Z_i d_i: {n} atoms\n# step time_ps "
+                                   + " ".join(f"p{i}_{c}_eA" for i in range(n) for c in "xyz") + "\n")
+                self._shells.flush()
 
     def describeNextReport(self, simulation):
         steps = self.reportInterval - simulation.currentStep % self.reportInterval
