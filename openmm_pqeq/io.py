@@ -8,7 +8,9 @@ at load time)::
      "state_dict": {...},      # weights and parameter tables (D3 reference data included)
      "metadata": {...}}        # units, versions, creation date, provenance, description,
                                # "learnable": names of the learned entries of state_dict,
-                               # "charge_constraint": the constraint rule it was trained with
+                               # "charge_constraint": the constraint rule it was trained with,
+                               # "training_range": elements, total charges, fields of its data
+                               # (any other key of a loaded file is carried to the next save)
 
 Loading is strict only where it must be, so a file keeps loading when the code changes how it
 derives non-learnable buffers (see :func:`state_kind`):
@@ -39,12 +41,17 @@ from ._atomic import atomic_write
 from .charge_constraint import METADATA_KEY as CHARGE_CONSTRAINT_KEY
 from .charge_constraint import ChargeConstraint, set_policy
 from .model import PQEqModel, build_model, config_of
+from .training_range import METADATA_KEY as TRAINING_RANGE_KEY
+from .training_range import set_training_range
 
 FORMAT = "openmm_pqeq.model"
 FORMAT_VERSION = 1
 #: State-dict entries that are run-time state (warm starts), not part of a model.
 _TRANSIENT = ("last_charges", "last_shells")
 UNITS = {"length": "Angstrom", "energy": "eV", "charge": "e", "field": "V/Angstrom"}
+#: Metadata keys save_model writes itself; any other key of a loaded file is carried to the next save.
+_WRITTEN_METADATA = ("units", "openmm_pqeq_version", "torch_version", "created", "description", "provenance",
+                     "custom_ops", "learnable", CHARGE_CONSTRAINT_KEY, TRAINING_RANGE_KEY)
 
 
 def known_models() -> Dict[str, Dict[str, Any]]:
@@ -114,6 +121,11 @@ def save_model(model: PQEqModel, path: Union[str, Path], provenance: Optional[Di
     if model.charge_constraint_json:
         # the charge-constraint rule the model was trained with (openmm_pqeq.charge_constraint)
         payload["metadata"][CHARGE_CONSTRAINT_KEY] = json.loads(model.charge_constraint_json)
+    if model.training_range_json:
+        # the range of its training data (openmm_pqeq.training_range)
+        payload["metadata"][TRAINING_RANGE_KEY] = json.loads(model.training_range_json)
+    for key, value in (json.loads(model.carried_metadata_json) if model.carried_metadata_json else {}).items():
+        payload["metadata"].setdefault(key, value)  # keys of the loaded file this version does not write
     # atomic: an interrupted save (Ctrl-C during training, a kill) keeps the previous file
     return atomic_write(path, lambda handle: torch.save(payload, handle))
 
@@ -163,8 +175,12 @@ def load_model(model: Union[str, Path]) -> PQEqModel:
     if wrong:
         raise ValueError(f"model file {model} does not match its configuration: shapes differ for {wrong[:5]}")
     built.load_state_dict(restore, strict=False)
-    policy = payload["metadata"].get(CHARGE_CONSTRAINT_KEY)
+    metadata = payload["metadata"]
+    policy = metadata.get(CHARGE_CONSTRAINT_KEY)
     if policy is not None:
         set_policy(built, ChargeConstraint.from_dict(policy))
+    set_training_range(built, metadata.get(TRAINING_RANGE_KEY))
+    carried = {k: v for k, v in metadata.items() if k not in _WRITTEN_METADATA}
+    built.carried_metadata_json = json.dumps(carried) if carried else ""
     built.eval()
     return built

@@ -16,6 +16,7 @@ import torch
 from e3nn.util.jit import compile_mode
 
 from .elements import atomic_number
+from .training_range import InputGuard
 
 #: Keys of the configuration dict accepted by :func:`build_model`.
 CONFIG_KEYS = ("elements", "e0", "pqeq", "d3")
@@ -82,6 +83,13 @@ class PQEqModel(torch.nn.Module):
         #: JSON of the charge-constraint policy the model was trained with ("" when unknown);
         #: see :mod:`openmm_pqeq.charge_constraint`.
         self.charge_constraint_json: str = ""
+        #: JSON of the range of the training data ("" when unknown) and the guard that warns
+        #: on inputs outside it and stops runaway shells; see :mod:`openmm_pqeq.training_range`.
+        self.training_range_json: str = ""
+        self.guard = InputGuard()
+        #: JSON of other metadata of the file the model was loaded from, written back by
+        #: save_model (keys this version does not interpret are carried, not dropped)
+        self.carried_metadata_json: str = ""
 
     def forward(
         self,
@@ -106,6 +114,8 @@ class PQEqModel(torch.nn.Module):
             raise ValueError("numbers has " + str(numbers.shape[0]) + " entries but positions has "
                              + str(n) + " atoms")
         check_finite_inputs(positions, cell, field, total_charge, group_charges)
+        self.guard.check_inputs(numbers, field, float(group_charges.sum()) if group_charges is not None
+                                and groups is not None else total_charge)
         outside = (numbers < 0) | (numbers >= self.supported.shape[0])
         if bool(outside.any()) or not bool(self.supported.index_select(0, numbers.clamp(0, self.supported.shape[0] - 1)).all()):
             bad = numbers[outside | ~self.supported.index_select(0, numbers.clamp(0, self.supported.shape[0] - 1))]
@@ -135,6 +145,7 @@ class PQEqModel(torch.nn.Module):
             out["energy_pqeq"] = result["energy"]
             for key in ("charges", "shell_displacements", "dipole", "iterations", "converged"):
                 out[key] = result[key]
+            self.guard.check_shells(result["shell_displacements"])
         if self.d3 is not None:
             out["energy_d3"] = self.d3(positions, numbers, cell)
         out["energy"] = out["energy_e0"] + out["energy_pqeq"] + out["energy_d3"]

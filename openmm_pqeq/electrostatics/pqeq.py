@@ -340,14 +340,19 @@ class PQEq(torch.nn.Module):
         if rebuild:
             i, j, shifts = self.verlet_neighbors(pos, cell)
             dist = safe_norm(pair_vectors(pos, cell, i, j, shifts))
-            self._overlap_error(i, j, dist)
-            self.verlet_edge_i = i
-            self.verlet_edge_j = j
-            self.verlet_shifts = shifts.to(torch.float64)
-            self.verlet_positions = pos64
-            self.verlet_cell = cell64
-            self.verlet_min_distance = (dist.min() if dist.numel() > 0 else torch.full((), 1e30, dtype=dist.dtype,
-                                        device=dist.device)).reshape(1).to(torch.float64)
+            closest = dist.min() if dist.numel() > 0 else torch.full((), 1e30, dtype=dist.dtype, device=dist.device)
+            if float(closest) < self.min_distance:
+                self._overlap_error(i, j, dist)
+            else:
+                # the new list is stored only in this branch: in a frozen TorchScript module (an OpenMM
+                # TorchForce) the optimizer moves an attribute write up to where its value is made,
+                # past a check that raises, so an error left half a new list behind
+                self.verlet_edge_i = i
+                self.verlet_edge_j = j
+                self.verlet_shifts = shifts.to(torch.float64)
+                self.verlet_positions = pos64
+                self.verlet_cell = cell64
+                self.verlet_min_distance = closest.reshape(1).to(torch.float64)
             moved = 0.0
         i, j = self.verlet_edge_i, self.verlet_edge_j
         shifts = self.verlet_shifts.to(pos.dtype)
@@ -642,8 +647,10 @@ class PQEq(torch.nn.Module):
             if self.on_failure == "raise":
                 raise RuntimeError(message)
             warnings.warn(message)
-
-        self._remember(q, d)
+        if converged or self.on_failure == "warn":
+            # in this branch, not before the check: a frozen TorchScript module would move the
+            # warm-start writes above the raise and start the next call from a failed solution
+            self._remember(q, d)
         q = constant(q)
         d = constant(d)
         if not torch.jit.is_scripting():

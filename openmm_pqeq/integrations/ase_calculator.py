@@ -37,6 +37,13 @@ class PQEqCalculator(Calculator):
         without a rule: one total charge, with a warning), ``"molecules"`` (the same distance rule),
         ``"total"`` or None (one total charge), or one group index per atom.
     group_charges : charge of each group in e (default neutral).
+
+    Stress (periodic cells): ``get_stress()`` is what ASE expects, the symmetric part of the
+    stress tensor σ = (1/V) ∂E/∂ε as a Voigt 6-vector (xx, yy, zz, yz, xz, xy), eV/Å³.  In a
+    field σ is not symmetric: the field exerts a torque on the polarized cell, and the
+    antisymmetric part is A = (σ − σᵀ)/2 = (E ⊗ μ − μ ⊗ E)/(2V) (μ the dipole, E the field).
+    It is in ``calc.results["stress_antisymmetric"]`` (3, 3) eV/Å³ after a stress calculation
+    (zero without a field); the full tensor is the symmetric part plus A.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "charges", "dipole", "born_charges",
@@ -65,6 +72,10 @@ class PQEqCalculator(Calculator):
         elif groups is not None:
             self.groups = torch.tensor(list(groups), dtype=torch.long)
         self.group_charges = None if group_charges is None else torch.tensor(list(group_charges), dtype=torch.float64)
+        if self.charge != 0.0 and (self.rule is not None or self.groups is not None):
+            raise ValueError(f"charge={charge} does not apply with per-group charge constraints (groups={groups!r}): "
+                             "each group keeps its own charge (neutral unless group_charges= says otherwise); give "
+                             "group_charges=[...], or groups='total' for one total charge")
         policy = policy_of(model)
         self._checked_total = policy is None or not policy.molecular
         self.bond_factor = policy.bond_factor if policy is not None and policy.molecular else ChargeConstraint().bond_factor
@@ -91,8 +102,10 @@ class PQEqCalculator(Calculator):
         self.results["charges"] = out["charges"].numpy()
         self.results["dipole"] = out["dipole"].numpy()
         if cell is not None:
-            s = out["stress"].numpy()
-            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+            full = out["stress"].numpy()
+            symmetric = 0.5 * (full + full.T)
+            self.results["stress"] = symmetric[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]  # xx yy zz yz xz xy
+            self.results["stress_antisymmetric"] = 0.5 * (full - full.T)
         if "born_charges" in properties or "born_effective_charges" in properties:
             from ..electrostatics.response import born_charges
 

@@ -10,6 +10,8 @@ it.  The OpenMM side speaks nm, kJ/mol and V/nm; conversions happen here, once:
 With the TorchForce backend, ``∂E/∂pqeq_field_*`` is requested, so a State made with
 ``getParameterDerivatives=True`` yields the system dipole for free:
 ``μ (e·nm) = -∂E/∂E_field (kJ/mol per V/nm) / 96.4853`` (see :func:`dipole_from_state`).
+An ``openmm.PythonForce`` cannot compute parameter derivatives, so with the python backend
+:func:`dipole_from_state` raises; :func:`dipole_from_context` gives the dipole for both.
 
 Import this module (or :mod:`openmm_pqeq.integrations.system`) before deserializing a
 System or loading a checkpoint that holds a PQEq TorchForce: it registers the TorchScript
@@ -18,7 +20,10 @@ classes and the openmm-torch plugin the serialized module needs.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from typing import Any, Dict, List, Optional, Sequence, Union
+from xml.etree import ElementTree
 
 import numpy as np
 import torch
@@ -26,10 +31,14 @@ import vesin_torch  # noqa: F401  registers the TorchScript neighbour-list class
 from e3nn.util.jit import compile_mode
 
 from ..model import PQEqModel, energy_forces_stress, script_model
+from ..training_range import set_training_range, training_range_of
 from ..units import ANGSTROM_TO_NM, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM, V_PER_NM_TO_V_PER_A
 from .setup import FIELD_PARAMETERS, AtomSetup, field_in_v_per_nm
 
 BACKENDS = ("torchforce", "python")
+#: Extra global parameter of the python backend's force (value 1): marks its States, whose field
+#: derivatives OpenMM reports as 0 because a PythonForce cannot compute them.
+PYTHON_BACKEND_MARKER = "pqeq_python_backend"
 
 try:  # registers TorchForce (and its XML serialization proxy) with OpenMM
     import openmmtorch  # noqa: F401
@@ -118,14 +127,19 @@ def torchforce_module(module: torch.nn.Module) -> torch.jit.ScriptModule:
 
 class PythonForceComputation:
     """Picklable computation of an ``openmm.PythonForce``: rebuilds the model from its
-    configuration and weights after unpickling (Systems serialize to XML and reload)."""
+    configuration and weights after unpickling (Systems serialize to XML and reload).
+
+    A PythonForce cannot give parameter derivatives, so its States hold no dipole;
+    :meth:`dipole` (what :func:`dipole_from_context` calls) evaluates it.
+    """
 
     def __init__(self, config: Dict[str, Any], state_dict: Dict[str, torch.Tensor], setup: AtomSetup,
-                 n_particles: int):
+                 n_particles: int, training_range: Optional[Dict[str, Any]] = None):
         self.config = config
         self.state_dict = state_dict
         self.setup = setup
         self.n_particles = n_particles
+        self.training_range = training_range
         self._model: Optional[PQEqModel] = None
 
     def __getstate__(self):
@@ -140,10 +154,12 @@ class PythonForceComputation:
 
             self._model = build_model(self.config)
             self._model.load_state_dict(self.state_dict, strict=False)
+            set_training_range(self._model, getattr(self, "training_range", None))
             self._model.eval()
         return self._model
 
-    def __call__(self, state):
+    def inputs(self, state):
+        """Model inputs (Å, V/Å, e) from an OpenMM State with positions and parameters."""
         from openmm import unit
 
         setup = self.setup
@@ -157,8 +173,17 @@ class PythonForceComputation:
         field = torch.tensor([params[name] * V_PER_NM_TO_V_PER_A for name in FIELD_PARAMETERS], dtype=torch.float64)
         groups = torch.tensor(setup.groups) if setup.groups is not None else None
         group_charges = torch.tensor(setup.group_charges, dtype=torch.float64) if setup.group_charges is not None else None
-        out = energy_forces_stress(self.model, pos, torch.tensor(setup.numbers), cell, field,
-                                   setup.total_charge, groups, group_charges)
+        return pos, torch.tensor(setup.numbers), cell, field, setup.total_charge, groups, group_charges
+
+    def dipole(self, state) -> np.ndarray:
+        """System dipole (3,) e·Å at ``state`` (one model evaluation)."""
+        with torch.no_grad():
+            out = self.model(*self.inputs(state))
+        return out["dipole"].numpy().copy()
+
+    def __call__(self, state):
+        setup = self.setup
+        out = energy_forces_stress(self.model, *self.inputs(state))
         forces = np.zeros((self.n_particles, 3))
         forces[setup.atoms] = out["forces"].numpy() * (EV_TO_KJ_PER_MOL / ANGSTROM_TO_NM)
         return float(out["energy"]) * EV_TO_KJ_PER_MOL, forces
@@ -195,8 +220,11 @@ def make_force(model: PQEqModel, setup: AtomSetup, n_particles: int, config: Opt
                              "or pass config=)")
         from ..io import model_weights
 
-        computation = PythonForceComputation(config, model_weights(model), setup, n_particles)
-        force = openmm.PythonForce(computation, {name: float(v) for name, v in zip(FIELD_PARAMETERS, field0)})
+        computation = PythonForceComputation(config, model_weights(model), setup, n_particles,
+                                             training_range_of(model))
+        parameters = {name: float(v) for name, v in zip(FIELD_PARAMETERS, field0)}
+        parameters[PYTHON_BACKEND_MARKER] = 1.0  # tells dipole_from_state that ∂E/∂field is not computed
+        force = openmm.PythonForce(computation, parameters)
         force.setUsesPeriodicBoundaryConditions(setup.periodic)
     force.setName("PQEq")
     force.setForceGroup(force_group)
@@ -204,11 +232,59 @@ def make_force(model: PQEqModel, setup: AtomSetup, n_particles: int, config: Opt
 
 
 def dipole_from_state(state) -> np.ndarray:
-    """System dipole (3,) in e·Å from a State with parameter derivatives (TorchForce backend)."""
+    """System dipole (3,) in e·Å from a State with parameter derivatives (TorchForce backend).
+
+    A State of a System built with ``backend="python"`` is an error: an ``openmm.PythonForce``
+    cannot compute parameter derivatives (OpenMM reports them as 0), so it holds no dipole;
+    use :func:`dipole_from_context` (both backends).
+    """
     derivatives = state.getEnergyParameterDerivatives()
+    if PYTHON_BACKEND_MARKER in derivatives:
+        raise ValueError("this State comes from a System whose PQEq force is an openmm.PythonForce "
+                         "(backend='python'), which cannot compute parameter derivatives, so the State holds no "
+                         "dipole: use dipole_from_context(context) or backend='torchforce'")
     missing = [name for name in FIELD_PARAMETERS if name not in derivatives]
     if missing:
         raise ValueError("the State has no field derivatives: use backend='torchforce' and "
                          "getState(getParameterDerivatives=True)")
     per_v_per_nm = np.array([derivatives[name] for name in FIELD_PARAMETERS])
     return -per_v_per_nm / EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM
+
+
+def pqeq_force_index(system) -> Optional[int]:
+    """Index of the PQEq force (either backend) in ``system``, or None."""
+    for index in range(system.getNumForces()):
+        if system.getForce(index).getName() == "PQEq":
+            return index
+    return None
+
+
+def dipole_from_context(context) -> np.ndarray:
+    """System dipole (3,) e·Å at the Context's current state, for either backend.
+
+    TorchForce: from the field derivatives (no extra cost).  ``backend="python"``: one extra
+    evaluation of the model (its computation is rebuilt from the force the first time).
+    """
+    import openmm
+
+    system = context.getSystem()
+    index = pqeq_force_index(system)
+    if index is None:
+        raise ValueError("the Context's System has no PQEq force")
+    force = system.getForce(index)
+    if not isinstance(force, openmm.PythonForce):
+        return dipole_from_state(context.getState(getParameterDerivatives=True))
+    # the live computation is not reachable from Python: rebuild it from the force's pickle,
+    # which OpenMM exposes only through its XML (hex), once per force
+    pickled = ElementTree.fromstring(openmm.XmlSerializer.serialize(force)).get("function")
+    key = hashlib.sha256(pickled.encode("ascii")).hexdigest()
+    computation = _COMPUTATIONS.get(key)
+    if computation is None:
+        computation = pickle.loads(bytes.fromhex(pickled))
+        _COMPUTATIONS.clear()  # keep one: the pickled weights are large
+        _COMPUTATIONS[key] = computation
+    return computation.dipole(context.getState(getPositions=True, getParameters=True))
+
+
+#: The latest python-backend computation rebuilt by dipole_from_context (pickle digest -> object).
+_COMPUTATIONS: Dict[str, "PythonForceComputation"] = {}

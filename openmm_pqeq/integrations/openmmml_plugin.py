@@ -9,14 +9,46 @@ module whenever ``openmmml`` is imported, so it imports nothing heavy at module 
 >>> system = potential.createSystem(topology, field=(0, 0, 2.5))          # doctest: +SKIP
 
 The charge groups default to the model's own rule (``chargeGroups='model'``).
+
+openmm-ml looks names up in a plain dict (``MLPotential._implFactories``), so a misspelled
+name such as ``MLPotential('pqeq-watr-demo')`` used to fail with a bare ``KeyError``.  This
+module wraps that dict so that an unknown ``'pqeq-...'`` name is an error listing the PQEq
+names there are (other names are untouched).
 """
 
 from __future__ import annotations
 
-from openmmml.mlpotential import MLPotentialImpl, MLPotentialImplFactory
+import json
+from importlib import resources
+
+from openmmml.mlpotential import MLPotential, MLPotentialImpl, MLPotentialImplFactory
 
 #: Keyword arguments accepted by createSystem()/addForces() (openmm-ml camelCase style).
 _OPTIONS = ("charge", "field", "chargeGroups", "groupCharges", "backend", "precision")
+
+
+class UnknownPotentialError(KeyError, ValueError):
+    """An ``MLPotential`` name that no plugin registers (a KeyError, as openmm-ml raises,
+    that prints its message)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class _Registry(dict):
+    """``MLPotential._implFactories`` with a clear error for unknown ``'pqeq-...'`` names."""
+
+    def __missing__(self, name):
+        if isinstance(name, str) and name.startswith("pqeq"):
+            shipped = json.loads(resources.files("openmm_pqeq").joinpath("data/models.json").read_text())
+            known = ", ".join(f"'pqeq-{model}'" for model in sorted(shipped))
+            raise UnknownPotentialError(f"MLPotential({name!r}): no such PQEq potential; the names are 'pqeq' (with "
+                                        f"modelPath=) and the shipped models {known}")
+        raise KeyError(name)
+
+
+if not isinstance(MLPotential._implFactories, _Registry):
+    MLPotential._implFactories = _Registry(MLPotential._implFactories)
 
 
 class PQEqPotentialImplFactory(MLPotentialImplFactory):

@@ -66,6 +66,7 @@ def atom_setup(topology, atoms: Optional[Sequence[int]] = None, charge: float = 
 
     ``charge_groups``: None or ``"total"`` (one total ``charge``), ``"molecules"`` (each bonded
     molecule keeps its charge, neutral unless ``group_charges`` says otherwise) or ``"residues"``.
+    A non-zero ``charge`` together with groups is an error (it would be ignored).
     (The entry points resolve ``"model"``, the model's own rule, before calling this.)
     """
     all_atoms = list(topology.atoms())
@@ -94,6 +95,10 @@ def atom_setup(topology, atoms: Optional[Sequence[int]] = None, charge: float = 
         raise ValueError(f"`charge_groups` is {charge_groups!r}; options are 'molecules', 'residues', 'total' "
                          "(None: one total charge)")
     charges_of_groups: Optional[List[float]] = None
+    if groups is not None and float(charge) != 0.0:
+        raise ValueError(f"charge={charge} does not apply with charge_groups={charge_groups!r}: each group keeps its "
+                         "own charge (neutral unless group_charges= says otherwise); give group_charges=[...] "
+                         "(one per group), or charge_groups='total' for one total charge")
     if groups is not None:
         n_groups = max(groups) + 1
         charges_of_groups = [0.0] * n_groups if group_charges is None else [float(q) for q in group_charges]

@@ -13,7 +13,8 @@ from typing import Optional, Sequence, Union
 
 from ..charge_constraint import resolve_charge_groups, warn_total_spanning_molecules
 from ..model import PQEqModel, config_of
-from .openmm_force import make_force
+from ..elements import SYMBOLS
+from .openmm_force import make_force, pqeq_force_index
 from .setup import atom_setup, molecules_of
 
 ModelLike = Union[str, Path, PQEqModel]
@@ -53,9 +54,19 @@ def add_pqeq_force(system, topology, model: ModelLike, *, atoms: Optional[Sequen
     if system.getNumParticles() != topology.getNumAtoms():
         raise ValueError(f"system has {system.getNumParticles()} particles but topology has "
                          f"{topology.getNumAtoms()} atoms")
+    existing = pqeq_force_index(system)
+    if existing is not None:
+        raise ValueError(f"the System already has a PQEq force (force {existing}); a second one would count the "
+                         "model's energy again (and neither would see the other's charges): use one force, with "
+                         "atoms=[...] covering every atom the model handles")
     resolved = _resolve(model)
     groups_rule = resolve_charge_groups(charge_groups, resolved, None, "add_pqeq_force")
     setup = atom_setup(topology, atoms, charge, groups_rule, group_charges)
+    unsupported = [(a, z) for a, z in zip(setup.atoms, setup.numbers) if z not in resolved.elements]
+    if unsupported:
+        atom, z = unsupported[0]
+        raise ValueError(f"atom {atom} is {SYMBOLS[z]} (Z={z}), which the model does not support (its elements: "
+                         f"{', '.join(SYMBOLS[e] for e in resolved.elements)}); {len(unsupported)} such atom(s)")
     if setup.groups is None:
         warn_total_spanning_molecules(resolved, max(molecules_of(topology, setup.atoms)) + 1, "add_pqeq_force")
     config = config_of(resolved) if backend == "python" else None

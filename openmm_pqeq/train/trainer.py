@@ -40,6 +40,7 @@ import torch
 from ..charge_constraint import ChargeConstraint, policy_of, set_policy
 from ..io import load_model, model_weights, save_model
 from ..model import PQEqModel, build_model, config_of
+from ..training_range import merge_training_ranges, set_training_range, training_range_of, training_range_of_dataset
 from .config import TrainConfig
 from .data import StructureDataset, epoch_batches, load_dataset, save_atomic, split_indices
 from .distributed import init_distributed, shutdown
@@ -240,6 +241,9 @@ class Trainer:
         self.sources = {name: ds.source for name, ds in full.items()}
         if len(self.sets["train"]) == 0:
             raise ValueError("the training split is empty")
+        # the model file records the range of its training data (finetuning: both models' data)
+        set_training_range(self.model, merge_training_ranges(training_range_of(self.model),
+                                                             training_range_of_dataset(self.sets["train"])))
         self.statistics: Dict[str, Any] = {}
         if self.checkpoint is None:
             self._fit_statistics()

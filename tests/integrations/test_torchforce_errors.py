@@ -22,6 +22,9 @@ EXPECTED = {
     "periodic_nan_getState": NAN,
     "periodic_nan_step": NAN,
     "periodic_tiny_box_getState": "closer than min_distance",
+    "periodic_strong_field_step": None,
+    "periodic_runaway_field_getState": "OpenMMException: builtins.ValueError: the shell of atom",
+    "periodic_energy_after_errors": None,
     "open_overlap_getState": OVERLAP,
     "open_nan_step": NAN,
     "open_not_converged_getState": NOT_CONVERGED,
@@ -44,6 +47,8 @@ def test_every_model_error_reaches_openmm_as_an_exception(disable_ops):
     assert run.returncode == 0, (f"the process died (exit code {run.returncode}) after cases {list(results)}; "
                                  f"stderr ends: {run.stderr[-2000:]}")
     assert results["done"]["custom_ops"] == (disable_ops == "0")
+    # the field beyond the training range was reported once (TorchScript warnings go to stderr)
+    assert run.stderr.count("outside the model's training range: field") == 1, run.stderr[-2000:]
     for case, expected in EXPECTED.items():
         error = results[case]["error"]
         if expected is None:

@@ -72,7 +72,8 @@ def main():
             then()
         return action
 
-    report("periodic_reference_energy", set_and(positions, lambda: energy(context)))
+    reference = []
+    report("periodic_reference_energy", set_and(positions, lambda: reference.append(energy(context))))
     report("periodic_overlap_getState", set_and(overlapping, lambda: energy(context)))
     report("periodic_overlap_step", set_and(overlapping, lambda: integrator.step(1)))
     report("periodic_nan_getState", set_and(nan, lambda: energy(context)))
@@ -85,6 +86,28 @@ def main():
         energy(context)
 
     report("periodic_tiny_box_getState", tiny_box)
+
+    def field_then(strength_v_per_nm, then):
+        def action():
+            context.setPeriodicBoxVectors(*periodic.getPeriodicBoxVectors())
+            context.setPositions(positions)
+            context.setParameter("pqeq_field_z", strength_v_per_nm)
+            then()
+        return action
+
+    # 5 V/Å, ten times the strongest training field: runs, with one warning on stderr
+    report("periodic_strong_field_step", field_then(50.0, lambda: integrator.step(3)))
+    # 10 V/Å: the O shells move about 0.7 Å, beyond the 0.5 Å bound
+    report("periodic_runaway_field_getState", field_then(100.0, lambda: energy(context)))
+
+    def same_energy_as_before():
+        """After all those errors the force gives the first energy again (no stale state)."""
+        again = energy(context).value_in_unit(unit.kilojoule_per_mole)
+        first = reference[0].value_in_unit(unit.kilojoule_per_mole)
+        if abs(again - first) > 1e-6 * abs(first):
+            raise AssertionError(f"energy {again} kJ/mol after the errors, {first} before")
+
+    report("periodic_energy_after_errors", field_then(0.0, same_energy_as_before))
 
     # the open system, with a solve that cannot converge (one charge/shell cycle allowed):
     # input checks come before the solve, so both kinds of error show on one force
