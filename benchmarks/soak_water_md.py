@@ -22,7 +22,8 @@ with ``--resume``, and writes the summary.  The worker (``--worker``) runs the M
   at every phase change; the record file is cut back to its checkpointed size on resume, so
   no record is duplicated or missing.
 
-Run (long lane, one thread; about an hour for 20,000 steps of 59 waters on this machine):
+Run (long lane, one thread; 0.3-0.5 s per step for 59 waters on this machine, so 2-3 hours for
+20,000 steps; the Reference platform, in double precision, so that the drift is the model's):
 
     nohup flock /work/long.lock env OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/soak_water_md.py \\
         --model water-demo --steps 20000 --output runs/soak \\
@@ -329,7 +330,8 @@ def main() -> None:
     parser.add_argument("--friction", type=float, default=1.0, help="Langevin friction, 1/ps (default 1)")
     parser.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
     parser.add_argument("--seed", type=int, default=1, help="velocities and thermostat")
-    parser.add_argument("--platform", default="CPU", help="OpenMM platform (default CPU)")
+    parser.add_argument("--platform", default="Reference",
+                        help="OpenMM platform (default Reference: double precision, for the drift)")
     parser.add_argument("--output", default="runs/soak", help="run folder (checkpoint, records)")
     parser.add_argument("--summary", default=None, help="summary JSON to write (atomically)")
     parser.add_argument("--kill-fraction", type=float, default=0.5,
