@@ -119,9 +119,6 @@ class InputGuard(torch.nn.Module):
                              + str(self.max_shell_displacement) + " Å): the field or the structure is far outside "
                              + "what the core-shell model describes")
 
-    def forward(self, numbers: torch.Tensor, field: torch.Tensor, total_charge: float) -> None:
-        self.check_inputs(numbers, field, total_charge)
-
 
 def dataset_training_range(elements: List[str], total_charges: List[float], fields_V_per_A: List[List[float]],
                            periodic: List[bool]) -> Dict[str, Any]:
