@@ -190,8 +190,8 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
 
     A checkpoint is written every ``settings.checkpoint_interval`` steps, at each phase change
     and at the end (:mod:`openmm_pqeq.md_checkpoint`).  ``resume=True`` continues the run
-    checkpointed in ``output_dir`` (same settings and model): the trajectory, charges and
-    thermo files continue from the checkpoint without duplicated or missing frames.  Without
+    checkpointed in ``output_dir`` (same settings and model): the trajectory, charges, shells,
+    field and thermo files continue from the checkpoint without duplicated or missing frames.  Without
     it, a folder holding an unfinished run is an error, and a finished one is overwritten.
     """
     import time
