@@ -78,7 +78,7 @@ def run_worker(args) -> None:
     from openmm_pqeq.io import load_model
     from openmm_pqeq.md import water_box
     from openmm_pqeq.md_checkpoint import output_sizes, read_checkpoint, restore_outputs, write_checkpoint
-    from openmm_pqeq.units import NM_TO_ANGSTROM, V_PER_NM_TO_V_PER_A
+    from openmm_pqeq.units import FS_TO_PS, NM_TO_ANGSTROM, V_PER_A_TO_V_PER_NM, V_PER_NM_TO_V_PER_A
 
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -116,7 +116,11 @@ def run_worker(args) -> None:
     setup = atom_setup(topology, None, 0.0, "molecules", None)
     numbers = torch.tensor(setup.numbers)
     groups = torch.tensor(setup.groups)
-    masses_g = sum(a.element.mass.value_in_unit(unit.dalton) for a in topology.atoms()) / 6.02214076e23
+    mass = sum((a.element.mass for a in topology.atoms()), 0.0 * unit.dalton)
+
+    def density_g_cm3(volume) -> float:
+        return (mass / volume / unit.AVOGADRO_CONSTANT_NA).value_in_unit(unit.gram / unit.centimeter**3)
+
     n_dof = 3 * system.getNumParticles() - 3
     started = time.time()
     nve_energies = []  # (step, PE + KE) of the current NVE segment, kJ/mol
@@ -138,7 +142,7 @@ def run_worker(args) -> None:
     while context.getStepCount() < args.steps:
         step = context.getStepCount()
         field_on, in_nve = _schedule(step, args)
-        context.setParameter(FIELD_PARAMETERS[2], 10.0 * args.field if field_on else 0.0)
+        context.setParameter(FIELD_PARAMETERS[2], args.field * V_PER_A_TO_V_PER_NM if field_on else 0.0)
         integrator.setCurrentIntegrator(1 if in_nve else 0)
         barostat.setFrequency(0 if in_nve else args.barostat_interval)
         if in_nve and not nve_energies:
@@ -168,7 +172,7 @@ def run_worker(args) -> None:
             nve_energies.append((step, (state.getPotentialEnergy() + state.getKineticEnergy())
                                  .value_in_unit(unit.kilojoule_per_mole)))
             if step % args.block == 0:  # the segment is complete
-                times = (np.array([s for s, _ in nve_energies]) - nve_energies[0][0]) * args.timestep / 1000.0
+                times = (np.array([s for s, _ in nve_energies]) - nve_energies[0][0]) * args.timestep * FS_TO_PS
                 totals = np.array([e for _, e in nve_energies])
                 slope, intercept = np.polyfit(times, totals, 1)
                 record({"step": step, "nve": True, "field_on": field_on, "points": len(totals),
@@ -184,16 +188,17 @@ def run_worker(args) -> None:
             with torch.no_grad():
                 out = model(torch.tensor(pos * NM_TO_ANGSTROM), numbers,
                             torch.tensor(np.asarray(box) * NM_TO_ANGSTROM), field, 0.0, groups, None)
-            volume_nm3 = state.getPeriodicBoxVolume().value_in_unit(unit.nanometer**3)
+            volume = state.getPeriodicBoxVolume()
             temperature = (2 * state.getKineticEnergy() / (n_dof * unit.MOLAR_GAS_CONSTANT_R)).value_in_unit(unit.kelvin)
             record({"step": step, "atoms": system.getNumParticles(), "field_on": field_on,
                     "nve_part": _schedule(step - 1, args)[1],
-                    "T_K": temperature, "volume_nm3": volume_nm3, "density_g_cm3": masses_g / (volume_nm3 * 1e-21),
+                    "T_K": temperature, "volume_nm3": volume.value_in_unit(unit.nanometer**3),
+                    "density_g_cm3": density_g_cm3(volume),
                     "potential_kJ_mol": state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
                     "max_shell_displacement_A": float(out["shell_displacements"].norm(dim=1).max()),
                     "solver_cycles": int(out["iterations"]), "converged": bool(out["converged"]),
                     "wall_s": wall_before + time.time() - started})
-            print(f"step {step}: T {temperature:.0f} K, density {masses_g / (volume_nm3 * 1e-21):.3f} g/cm3, "
+            print(f"step {step}: T {temperature:.0f} K, density {density_g_cm3(volume):.3f} g/cm3, "
                   f"field {'on' if field_on else 'off'}, {(time.time() - started) / max(step, 1):.3f} s/step",
                   flush=True)
         if step % args.checkpoint_interval == 0 or step % args.block in (0, args.block - args.nve_steps) \
@@ -213,6 +218,7 @@ def _worker_command(args, resume: bool) -> list:
 
 def summarize(args, kills: list, wall_seconds: float) -> dict:
     from openmm_pqeq.md_checkpoint import read_checkpoint
+    from openmm_pqeq.units import FS_TO_PS
 
     output = Path(args.output)
     lines = [json.loads(line) for line in (output / RECORDS).read_text().splitlines() if line.strip()]
@@ -251,7 +257,7 @@ def summarize(args, kills: list, wall_seconds: float) -> dict:
         "atoms": samples[0]["atoms"] if samples else None,
         "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "resume", "summary")},
         "finished": bool(checkpoint["finished"]), "steps": checkpoint["step"],
-        "simulated_ps": checkpoint["step"] * args.timestep / 1000.0,
+        "simulated_ps": checkpoint["step"] * args.timestep * FS_TO_PS,
         "kills": kills,
         "records_complete": steps == expected,
         "records_duplicated": len(steps) - len(set(steps)),
