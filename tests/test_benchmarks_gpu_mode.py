@@ -62,3 +62,19 @@ def test_gpu_mode_stages_and_summary_on_cpu(tiny_structure):
     assert summary["targets"]["model_step_24000_s"]["met"] is None
     assert summary["targets"]["model_step_2160_s"]["met"] == (model["whole_step_median_s"] <= 0.010)
     assert "not measured" in summary["torchforce"]
+
+
+def test_gpu_check_script_keeps_its_time_budget(tmp_path):
+    """benchmarks/gpu/check.sh: valid bash; with its budget spent every stage is skipped, and the
+    summary says so (the full --cpu-dry-run takes minutes: see README, Running on a GPU)."""
+    import subprocess
+
+    script = ROOT / "benchmarks" / "gpu" / "check.sh"
+    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
+    env = {**__import__("os").environ, "OUT": str(tmp_path / "out"), "CHECK_BUDGET_S": "0"}
+    done = subprocess.run(["bash", str(script), "--cpu-dry-run"], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    for name in ("environment", "wheels", "import", "tests", "benchmark"):
+        assert f"{name}: skipped" in summary

@@ -244,15 +244,23 @@ def test_openmm_backends_take_device_and_precision():
         for h in ("H1", "H2"):
             topology.addBond(o, topology.addAtom(h, app.element.hydrogen, residue))
     topology.setPeriodicBoxVectors([openmm.Vec3(*row) * 0.1 for row in cell.tolist()])
+    from openmm_pqeq.integrations.openmm_force import openmmtorch
+    from openmm_pqeq.units import EV_TO_KJ_PER_MOL
+
     model = _model()
-    energies = {}
-    for backend, options in (("python", {"device": "cpu", "precision": "double"}),
-                             ("torchforce", {"precision": "double"})):
+    double, _ = prepare_model(model, "cpu", "double")
+    groups = torch.tensor([0, 0, 0, 1, 1, 1])
+    expected = float(double(pos, num, cell, torch.zeros(3), 0.0, groups)["energy"]) * EV_TO_KJ_PER_MOL
+    runs = [("python", {"device": device, "precision": "double"})
+            for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])]
+    if openmmtorch is not None:  # not on the one-shot GPU machine
+        runs.append(("torchforce", {"precision": "double"}))
+    for backend, options in runs:
         system = create_system(topology, model, charge_groups="molecules", backend=backend, **options)
         context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
         context.setPositions((pos * 0.1).tolist())
-        energies[backend] = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-    assert energies["python"] == pytest.approx(energies["torchforce"], rel=1e-6)
+        energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+        assert energy == pytest.approx(expected, rel=1e-6), (backend, options)
     with pytest.raises(ValueError, match="device= is for backend='python'"):
         create_system(topology, model, backend="torchforce", device="cpu")
     with pytest.raises(ValueError, match="precision is 'quad'"):
