@@ -135,9 +135,29 @@ if missing:
     sys.exit("missing: " + ", ".join(missing) + " (run benchmarks/gpu/fetch_wheels.sh)")
 PY
 
-# 3 install
+# 3 install (pip; where this python has no pip, the wheels are unpacked, which is what pip does
+# for these: no scripts, purelib/platlib data moved into place)
+install() {
+    if "$PYTHON" -m pip --version > /dev/null 2>&1; then
+        "$PYTHON" -m pip install --no-index --no-deps --target "$SITE" "$ROOT"/.whl/*.whl
+    else
+        echo "no pip for $PYTHON: unpacking the wheels into $SITE"
+        "$PYTHON" - "$ROOT/.whl" "$SITE" <<'PY'
+import pathlib, shutil, sys, zipfile
+wheels, site = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+site.mkdir(parents=True, exist_ok=True)
+for wheel in sorted(wheels.glob("*.whl")):
+    zipfile.ZipFile(wheel).extractall(site)
+    print("unpacked", wheel.name)
+for data in site.glob("*.data"):
+    for scheme in ("purelib", "platlib"):
+        for item in (data / scheme).glob("*") if (data / scheme).is_dir() else []:
+            shutil.copytree(item, site / item.name, dirs_exist_ok=True) if item.is_dir() else shutil.copy2(item, site)
+PY
+    fi
+}
 if [ "$MODE" = gpu ]; then
-    stage install 90 bash -c "'$PYTHON' -m pip install --no-index --no-deps --target '$SITE' '$ROOT'/.whl/*.whl \
+    stage install 90 bash -c "$(declare -f install); PYTHON='$PYTHON' ROOT='$ROOT' SITE='$SITE' install \
         > '$OUT/install.log' 2>&1"
 else
     echo "install: not run (--cpu-dry-run: the wheels are for CPython 3.12)" | tee -a "$SUMMARY"
