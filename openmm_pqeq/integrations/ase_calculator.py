@@ -106,8 +106,8 @@ class PQEqCalculator(Calculator):
         if "born_charges" in properties or "born_effective_charges" in properties:
             from ..electrostatics.response import born_charges
 
-            born = born_charges(self.model, torch.tensor(self.atoms.positions, dtype=torch.float64),
-                                torch.tensor(self.atoms.numbers, dtype=torch.long), cell,
-                                torch.tensor(self.field, dtype=torch.float64), self.charge, groups,
-                                self.group_charges)["born_charges"].numpy()
+            born = born_charges(self.model, torch.tensor(self.atoms.positions, dtype=torch.float64, device=device),
+                                torch.tensor(self.atoms.numbers, dtype=torch.long, device=device), cell,
+                                torch.tensor(self.field, dtype=torch.float64, device=device), self.charge, groups,
+                                self.group_charges)["born_charges"].cpu().numpy()
             self.results["born_charges"] = self.results["born_effective_charges"] = born
