@@ -1,15 +1,41 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
 # Both create (or reuse) the virtual environment .venv and install pinned dependencies.
+# The stack follows the machine (tools/install_stack.py): CPU (requirements.txt) unless
+# `nvidia-smi -L` lists a GPU, then CUDA (requirements-cuda.txt: openmm-cuda-13, the CUDA build of
+# openmm-torch, the operators built for the GPU's architecture); OPENMM_PQEQ_CUDA=0|1 forces it.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+STACK  := $(shell $(PYTHON) tools/install_stack.py)
+ifeq ($(STACK),)
+$(error tools/install_stack.py failed (is OPENMM_PQEQ_CUDA 0 or 1?))
+endif
 # compiled operators (plugin/): rebuilt only when their sources change; CMake keeps its build
 # folder (build/ops-torch-X.Y), so even then only changed files compile
-OPS_STAMP   := $(VENV)/.ops-built
 OPS_SOURCES := CMakeLists.txt $(shell find plugin -name '*.cpp' -o -name '*.cu' -o -name '*.h' 2>/dev/null)
 
 .PHONY: install test docs demo bench clean
+
+ifeq ($(STACK),cuda)
+STAMP     := $(VENV)/.installed-cuda
+OPS_STAMP := $(VENV)/.ops-built-cuda
+CUDA_ARCHS := $(shell $(PYTHON) tools/install_stack.py --arch)
+
+$(STAMP): requirements-cuda.txt requirements-test.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	-$(PY) -m pip uninstall -q -y acellera-openmmtorch-cpu
+	$(PY) -m pip install -q -r requirements-cuda.txt -r requirements-test.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+# the CUDA kernels are required here (a build without them would leave the GPU unused)
+$(OPS_STAMP): $(STAMP) $(OPS_SOURCES)
+	OPENMM_PQEQ_BUILD_CUDA=1 TORCH_CUDA_ARCH_LIST="$(CUDA_ARCHS)" $(PY) setup.py -q build_ext --inplace
+	touch $(OPS_STAMP)
+else
+STAMP     := $(VENV)/.installed
+OPS_STAMP := $(VENV)/.ops-built
 
 $(STAMP): requirements.txt requirements-test.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +48,7 @@ $(STAMP): requirements.txt requirements-test.txt setup.py
 $(OPS_STAMP): $(STAMP) $(OPS_SOURCES)
 	$(PY) setup.py -q build_ext --inplace
 	touch $(OPS_STAMP)
+endif
 
 install: $(STAMP) $(OPS_STAMP)
 

@@ -19,6 +19,14 @@ D3 (PBE, zero damping), or a saved model with ``--model``.
 
     .venv/bin/python benchmarks/bench_md.py                       # results/md_cpu.json
     .venv/bin/python benchmarks/bench_md.py --molecules 64 --steps 5 --output /tmp/md.json
+
+GPU mode (``--device cuda``): the model and the per-term split on the GPU, OpenMM on its CUDA
+platform when it has one; ``openmm`` rows give seconds per step and ns/day (0.5 fs steps), and
+peak GPU memory.  The one-shot check (``benchmarks/gpu/check.sh``) runs the water-demo model with
+the ``python`` backend (the TorchForce CUDA wheel needs the torch it was built with):
+
+    .venv/bin/python benchmarks/bench_md.py --device cuda --model water-demo --molecules 245 2000 \
+        --backends python --output benchmarks/results/md_gpu.json
 """
 
 from __future__ import annotations
@@ -33,7 +41,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_pqeq import _peak_gb, _subprocess, new_report, time_terms, write_report  # noqa: E402
+from bench_pqeq import _subprocess, clock, new_report, peak_memory, time_terms, write_report  # noqa: E402
+
+#: MD time step of the OpenMM rows (fs).
+TIMESTEP_FS = 0.5
 
 DEFAULT_MOLECULES = [64, 216, 512]
 
@@ -47,7 +58,7 @@ def _model(path):
     return build_model({"elements": ["H", "O"], "e0": {"preset": "small"}, "pqeq": {}, "d3": {}})
 
 
-def run_terms(n_molecules: int, calls: int, model_path) -> dict:
+def run_terms(n_molecules: int, calls: int, model_path, device: str = "cpu") -> dict:
     """Per-term forward + backward times of one model call on the water box."""
     import numpy as np
     import torch
@@ -57,41 +68,49 @@ def run_terms(n_molecules: int, calls: int, model_path) -> dict:
 
     torch.set_default_dtype(torch.float64)
     topology, positions = water_box(n_molecules)
-    pos = torch.tensor(np.asarray(positions.value_in_unit(unit.angstrom)))
-    num = torch.tensor([a.element.atomic_number for a in topology.atoms()])
-    cell = torch.tensor(np.asarray(topology.getPeriodicBoxVectors().value_in_unit(unit.angstrom)))
-    groups = torch.tensor([a.residue.index for a in topology.atoms()])
-    model = _model(model_path)
+    pos = torch.tensor(np.asarray(positions.value_in_unit(unit.angstrom)), device=device)
+    num = torch.tensor([a.element.atomic_number for a in topology.atoms()], device=device)
+    cell = torch.tensor(np.asarray(topology.getPeriodicBoxVectors().value_in_unit(unit.angstrom)), device=device)
+    groups = torch.tensor([a.residue.index for a in topology.atoms()], device=device)
+    model = _model(model_path).to(device)
     records, median, share = time_terms(model, pos, num, cell, calls, groups)
     return {"molecules": n_molecules, "atoms": int(pos.shape[0]), "calls": records, "median": median,
-            "share": share, "pqeq_uses_custom_ops": bool(model.pqeq.uses_custom_ops),
-            "peak_memory_GB": _peak_gb()}
+            "share": share, "pqeq_uses_custom_ops": bool(model.pqeq.uses_custom_ops), **peak_memory(device)}
 
 
-def run_openmm(n_molecules: int, steps: int, warmup: int, backend: str, model_path) -> dict:
-    """Seconds per OpenMM Langevin step with the model as the only force."""
+def run_openmm(n_molecules: int, steps: int, warmup: int, backend: str, model_path, device: str = "cpu") -> dict:
+    """Seconds per OpenMM Langevin step (and ns/day) with the model as the only force; on a GPU
+    (``device`` cuda) OpenMM runs its CUDA platform when it has one and the python backend runs
+    the model on the GPU (a TorchForce runs on the platform's device)."""
     import openmm
+    import torch
     from openmm import app, unit
 
     from openmm_pqeq.integrations.system import create_system
-    from openmm_pqeq.md import water_box
+    from openmm_pqeq.md import openmm_platform, water_box
 
+    gpu = torch.device(device).type == "cuda"
     topology, positions = water_box(n_molecules)
-    system = create_system(topology, _model(model_path), charge_groups="molecules", backend=backend)
-    integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 5 / unit.picosecond, 0.5 * unit.femtosecond)
+    options = {"device": device} if backend == "python" else {}
+    system = create_system(topology, _model(model_path), charge_groups="molecules", backend=backend, **options)
+    integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 5 / unit.picosecond,
+                                                 TIMESTEP_FS * unit.femtosecond)
     integrator.setRandomNumberSeed(1)
-    simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("CPU"))
+    platform = openmm_platform("auto" if gpu else "CPU")
+    simulation = app.Simulation(topology, system, integrator, platform)
     simulation.context.setPositions(positions)
     simulation.context.setVelocitiesToTemperature(300 * unit.kelvin, 1)
     simulation.step(warmup)
     per_step = []
     for _ in range(steps):
-        t = time.perf_counter()
+        t = clock(device)
         simulation.step(1)
-        per_step.append(time.perf_counter() - t)
+        per_step.append(clock(device) - t)
+    median = statistics.median(per_step)
     return {"molecules": n_molecules, "atoms": system.getNumParticles(), "backend": backend,
-            "warmup_steps": warmup, "seconds_per_step": per_step, "median_s": statistics.median(per_step),
-            "peak_memory_GB": _peak_gb()}
+            "platform": platform.getName(), "device": device, "warmup_steps": warmup, "timestep_fs": TIMESTEP_FS,
+            "seconds_per_step": per_step, "median_s": median,
+            "ns_per_day": 86400.0 / median * TIMESTEP_FS * 1e-6, **peak_memory(device)}
 
 
 def main(argv=None) -> dict:
@@ -102,6 +121,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--warmup", type=int, default=3, help="OpenMM steps before timing")
     parser.add_argument("--backends", nargs="+", default=["torchforce", "python"], choices=["torchforce", "python"])
     parser.add_argument("--model", default=None, help="saved model (path or shipped name); default: random small")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per size and stage")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "md_cpu.json")
     parser.add_argument("--single", nargs=3, metavar=("STAGE", "MOLECULES", "BACKEND"), help=argparse.SUPPRESS)
@@ -110,17 +130,18 @@ def main(argv=None) -> dict:
     if args.single:
         stage, molecules, backend = args.single
         if stage == "terms":
-            out = run_terms(int(molecules), args.calls, args.model)
+            out = run_terms(int(molecules), args.calls, args.model, args.device)
         else:
-            out = run_openmm(int(molecules), args.steps, args.warmup, backend, args.model)
+            out = run_openmm(int(molecules), args.steps, args.warmup, backend, args.model, args.device)
         print(json.dumps(out))
         return out
 
     started = time.time()
-    report = new_report("MD step in OpenMM and model call per term (benchmarks/bench_md.py)", argv,
+    report = new_report("MD step in OpenMM and model call per term (benchmarks/bench_md.py)", argv, args.device,
                         model=args.model or "random weights, E0 preset small, PQEq physical (reaxnet), D3 pbe zero",
                         terms=[], openmm=[])
-    common = ["--calls", str(args.calls), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    common = ["--calls", str(args.calls), "--steps", str(args.steps), "--warmup", str(args.warmup),
+              "--device", args.device]
     if args.model:
         common += ["--model", args.model]
     for molecules in args.molecules:

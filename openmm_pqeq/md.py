@@ -42,8 +42,9 @@ class MDSettings:
     steps_without_field: int = 100
     steps_with_field: int = 100
     report_interval: int = 10
-    platform: str = "CPU"
+    platform: str = "auto"
     backend: str = "torchforce"
+    device: Optional[str] = None
     seed: int = 1
     #: charge constraints: "model" (the model's own rule; older model files: one neutral group
     #: per molecule, as before), "molecules", "residues" or "total"
@@ -125,6 +126,20 @@ def water_box(n_molecules: int, minimize: bool = True):
     positions = context.getState(getPositions=True).getPositions()
     del context
     return modeller.topology, positions
+
+
+def openmm_platform(name: str = "auto"):
+    """The OpenMM Platform ``name``; ``"auto"``: CUDA when OpenMM has that platform (the
+    ``openmm-cuda-13`` package on a machine with an NVIDIA driver) and torch sees a GPU, else CPU."""
+    import openmm
+    import torch
+
+    names = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
+    if name == "auto":
+        name = "CUDA" if "CUDA" in names and torch.cuda.is_available() else "CPU"
+    if name not in names:
+        raise ValueError(f"OpenMM platform {name!r} is not available; options: {', '.join(names)}")
+    return openmm.Platform.getPlatformByName(name)
 
 
 class _ProgressReporter:
@@ -215,16 +230,13 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
     loaded = load_model(model)
     topology, positions = water_box(settings.n_molecules)
     groups = resolve_charge_groups(settings.charge_groups, loaded, "molecules", "openmm-pqeq md")
-    system = create_system(topology, loaded, charge_groups=groups or "total", backend=settings.backend)
+    device = settings.device if settings.backend == "python" else None
+    system = create_system(topology, loaded, charge_groups=groups or "total", backend=settings.backend, device=device)
     integrator = openmm.LangevinMiddleIntegrator(settings.temperature_K * unit.kelvin,
                                                  settings.friction_per_ps / unit.picosecond,
                                                  settings.timestep_fs * unit.femtosecond)
     integrator.setRandomNumberSeed(settings.seed)
-    try:
-        platform = openmm.Platform.getPlatformByName(settings.platform)
-    except Exception:
-        names = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
-        raise ValueError(f"OpenMM platform {settings.platform!r} is not available; options: {', '.join(names)}") from None
+    platform = openmm_platform(settings.platform)
     simulation = app.Simulation(topology, system, integrator, platform)
     recorded = {name: {"bytes": 0} for name in STREAMED_OUTPUTS}
     wall_before = 0.0
@@ -261,7 +273,8 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
             app.StateDataReporter(str(output / "thermo.csv"), interval, step=True, time=True, potentialEnergy=True,
                                   kineticEnergy=True, temperature=True, speed=True, append=append["thermo.csv"]),
             PQEqReporter(charges_path, interval, loaded, topology, charge_groups=groups or "total",
-                         shells_file=output / "shells.txt", append=append["charges.txt"]),
+                         shells_file=output / "shells.txt", append=append["charges.txt"],
+                         device=settings.device),
             field_reporter,  # after the charge reporter: charges at a step see the field that acted during it
         ])
         simulation.reporters.extend(streams)

@@ -90,6 +90,10 @@ class PQEqModel(torch.nn.Module):
         #: JSON of other metadata of the file the model was loaded from, written back by
         #: save_model (keys this version does not interpret are carried, not dropped)
         self.carried_metadata_json: str = ""
+        #: PQEq and D3 in float64 (True) or float32, whatever the dtype of the positions; E0 runs in
+        #: its own dtype (:func:`openmm_pqeq.runtime.set_precision` sets all three)
+        self.pqeq_double: bool = True
+        self.d3_double: bool = True
 
     def forward(
         self,
@@ -127,28 +131,43 @@ class PQEqModel(torch.nn.Module):
             "charges": torch.zeros(n, dtype=positions.dtype, device=positions.device),
             "shell_displacements": torch.zeros(n, 3, dtype=positions.dtype, device=positions.device),
             "dipole": torch.zeros(3, dtype=positions.dtype, device=positions.device),
-            "iterations": torch.tensor(0), "converged": torch.tensor(True),
+            "iterations": torch.tensor(0, device=positions.device),
+            "converged": torch.tensor(True, device=positions.device),
         }
         e0 = self.e0
         if e0 is not None:
-            # E0 runs in its own dtype (float32 is faster); long-range terms stay in the input dtype
+            # E0 runs in its own dtype (float32 is faster), PQEq and D3 in those of pqeq_double and
+            # d3_double; the per-atom E0 energies are summed in float64
             e0_dtype = e0.per_species_shift.dtype
             e0_cell: Optional[torch.Tensor] = None
             if cell is not None:
                 e0_cell = cell.to(e0_dtype)
-            # per-atom energies come back in float64 and are summed in float64
-            per_atom = e0(positions.to(e0_dtype), numbers, e0_cell).to(torch.float64)
-            out["energy_e0"] = per_atom.sum().to(positions.dtype)
+            out["energy_e0"] = e0(positions.to(e0_dtype), numbers, e0_cell).sum(dtype=torch.float64)
         pqeq = self.pqeq
         if pqeq is not None:
-            result = pqeq(positions, numbers, cell, field, total_charge, groups, group_charges)
-            out["energy_pqeq"] = result["energy"]
-            for key in ("charges", "shell_displacements", "dipole", "iterations", "converged"):
-                out[key] = result[key]
+            dtype = torch.float64 if self.pqeq_double else torch.float32
+            pqeq_cell: Optional[torch.Tensor] = None
+            if cell is not None:
+                pqeq_cell = cell.to(dtype)
+            result = pqeq(positions.to(dtype), numbers, pqeq_cell, field.to(dtype), total_charge, groups,
+                          group_charges)
+            out["energy_pqeq"] = result["energy"].to(torch.float64)
+            for key in ("charges", "shell_displacements", "dipole"):
+                out[key] = result[key].to(positions.dtype)
+            out["iterations"] = result["iterations"]
+            out["converged"] = result["converged"]
             self.guard.check_shells(result["shell_displacements"])
         if self.d3 is not None:
-            out["energy_d3"] = self.d3(positions, numbers, cell)
-        out["energy"] = out["energy_e0"] + out["energy_pqeq"] + out["energy_d3"]
+            dtype = torch.float64 if self.d3_double else torch.float32
+            d3_cell: Optional[torch.Tensor] = None
+            if cell is not None:
+                d3_cell = cell.to(dtype)
+            out["energy_d3"] = self.d3(positions.to(dtype), numbers, d3_cell).to(torch.float64)
+        # summed in float64 whatever the dtypes of the terms, returned in the dtype of the positions
+        out["energy"] = (out["energy_e0"].to(torch.float64) + out["energy_pqeq"].to(torch.float64)
+                         + out["energy_d3"].to(torch.float64)).to(positions.dtype)
+        for key in ("energy_e0", "energy_pqeq", "energy_d3"):
+            out[key] = out[key].to(positions.dtype)
         return out
 
 

@@ -19,14 +19,14 @@ import torch
 MODEL_FREE_TERMS = ("pqeq", "d3")
 
 
-def _structure_tensors(atoms) -> tuple:
-    positions = torch.tensor(np.asarray(atoms.get_positions()), dtype=torch.float64)
-    numbers = torch.tensor(np.asarray(atoms.get_atomic_numbers()), dtype=torch.long)
+def _structure_tensors(atoms, device: torch.device) -> tuple:
+    positions = torch.tensor(np.asarray(atoms.get_positions()), dtype=torch.float64, device=device)
+    numbers = torch.tensor(np.asarray(atoms.get_atomic_numbers()), dtype=torch.long, device=device)
     pbc = np.asarray(atoms.get_pbc())
     if pbc.any() and not pbc.all():
         raise ValueError(f"partially periodic cells (pbc={pbc.tolist()}) are not supported; "
                          "use a fully periodic cell with vacuum padding, or an open system")
-    cell = torch.tensor(np.asarray(atoms.get_cell()), dtype=torch.float64) if pbc.all() else None
+    cell = torch.tensor(np.asarray(atoms.get_cell()), dtype=torch.float64, device=device) if pbc.all() else None
     return positions, numbers, cell
 
 
@@ -91,6 +91,7 @@ def evaluate(
     pqeq_options: Optional[Dict] = None,
     model: Optional[str] = None,
     charge_groups: Optional[str] = "model",
+    device: Optional[str] = None,
 ) -> Dict:
     """Energy, forces, stress, charges and dipole of an ASE ``Atoms`` object.
 
@@ -114,6 +115,7 @@ def evaluate(
         :mod:`openmm_pqeq.charge_constraint`; without a model, or for older model files, one
         total charge), ``"molecules"`` (one neutral group per molecule, molecules by the
         distance rule) or ``"total"`` / None (one total ``charge``).
+    device : torch device to compute on (None: the GPU when torch sees one, else the CPU).
 
     Returns
     -------
@@ -125,7 +127,10 @@ def evaluate(
     if charge_groups not in (None, "model", "molecules", "total"):
         raise ValueError(f"`charge_groups` is {charge_groups!r}; options are 'model', 'molecules', 'total' "
                          "(None: one total charge)")
+    from .runtime import resolve_device
+
     field, charge = structure_inputs(atoms, field, charge)
+    device_t = resolve_device(device)
     if model is not None:
         unused = [name for name, value in (("terms", terms), ("mode", mode), ("params", params),
                                            ("d3_options", d3_options), ("pqeq_options", pqeq_options))
@@ -133,7 +138,7 @@ def evaluate(
         if unused:
             raise ValueError(f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply with a model: its "
                              "own terms and settings are evaluated; drop them, or evaluate without a model")
-        return _evaluate_model(atoms, model, field, charge, charge_groups)
+        return _evaluate_model(atoms, model, field, charge, charge_groups, device_t)
     terms = ("pqeq",) if terms is None else tuple(terms)
     mode = "physical" if mode is None else mode
     params = "reaxnet" if params is None else params
@@ -143,14 +148,14 @@ def evaluate(
                          "(the E0 network needs a trained model: see `openmm-pqeq evaluate --help`)")
     if not terms:
         raise ValueError("`terms` is empty: ask for at least one of " + ", ".join(MODEL_FREE_TERMS))
-    positions, numbers, cell = _structure_tensors(atoms)
-    strain = torch.zeros(3, 3, dtype=torch.float64, requires_grad=cell is not None)
-    deform = torch.eye(3, dtype=torch.float64) + strain
+    positions, numbers, cell = _structure_tensors(atoms, device_t)
+    strain = torch.zeros(3, 3, dtype=torch.float64, device=device_t, requires_grad=cell is not None)
+    deform = torch.eye(3, dtype=torch.float64, device=device_t) + strain
     pos = (positions @ deform) if cell is not None else positions.clone()
     pos.requires_grad_(True)
     strained_cell = cell @ deform if cell is not None else None
     elements = sorted(set(numbers.tolist()))
-    field_t = torch.tensor(list(field), dtype=torch.float64)
+    field_t = torch.tensor(list(field), dtype=torch.float64, device=device_t)
 
     energies: Dict[str, torch.Tensor] = {}
     result: Dict = {
@@ -163,12 +168,15 @@ def evaluate(
     if "pqeq" in terms:
         from .electrostatics import PQEq
 
-        pqeq = PQEq(elements, params=params, mode=mode, **(pqeq_options or {}))
+        from .runtime import check_custom_ops_device
+
+        pqeq = PQEq(elements, params=params, mode=mode, **(pqeq_options or {})).to(device_t)
+        check_custom_ops_device(pqeq, device_t)
         groups = None
         if charge_groups == "molecules":
             from .charge_constraint import ChargeConstraint
 
-            groups = torch.as_tensor(ChargeConstraint("molecules").molecule_groups(atoms))
+            groups = torch.as_tensor(ChargeConstraint("molecules").molecule_groups(atoms), device=device_t)
             _check_charge_with_groups(charge)
         out = pqeq(pos, numbers, strained_cell, field_t, total_charge=float(charge), groups=groups)
         energies["pqeq"] = out["energy"]
@@ -182,7 +190,7 @@ def evaluate(
     if "d3" in terms:
         from .dispersion import D3Dispersion
 
-        energies["d3"] = D3Dispersion(**(d3_options or {}))(pos, numbers, strained_cell)
+        energies["d3"] = D3Dispersion(**(d3_options or {})).to(device_t)(pos, numbers, strained_cell)
 
     total = sum(energies.values())
     inputs = [pos] + ([strain] if cell is not None else [])
@@ -202,24 +210,27 @@ def _check_charge_with_groups(charge: float) -> None:
                          "charge_groups='total' (--charge-groups total) for one total charge")
 
 
-def _evaluate_model(atoms, model: str, field: Sequence[float], charge: float, charge_groups: Optional[str]) -> Dict:
+def _evaluate_model(atoms, model: str, field: Sequence[float], charge: float, charge_groups: Optional[str],
+                    device: torch.device) -> Dict:
     from .charge_constraint import ChargeConstraint, policy_of, resolve_charge_groups, warn_total_spanning_molecules
     from .io import load_model
     from .model import energy_forces_stress
+    from .runtime import prepare_model
 
-    positions, numbers, cell = _structure_tensors(atoms)
-    loaded = load_model(model)
+    positions, numbers, cell = _structure_tensors(atoms, device)
+    loaded, _ = prepare_model(load_model(model), device)
     rule = resolve_charge_groups(charge_groups, loaded, None, "evaluate")
     policy = policy_of(loaded)
     bond_factor = policy.bond_factor if policy is not None and policy.molecular else ChargeConstraint().bond_factor
-    molecules = torch.as_tensor(ChargeConstraint("molecules", bond_factor=bond_factor).molecule_groups(atoms))
+    molecules = torch.as_tensor(ChargeConstraint("molecules", bond_factor=bond_factor).molecule_groups(atoms),
+                                device=device)
     groups = molecules if rule == "molecules" else None
     if groups is not None:
         _check_charge_with_groups(charge)
     if groups is None:
         warn_total_spanning_molecules(loaded, int(molecules.max()) + 1, "evaluate")
-    out = energy_forces_stress(loaded, positions, numbers, cell, torch.tensor(list(field), dtype=torch.float64),
-                               float(charge), groups)
+    out = energy_forces_stress(loaded, positions, numbers, cell,
+                               torch.tensor(list(field), dtype=torch.float64, device=device), float(charge), groups)
     solved = loaded.pqeq is not None
     result = {
         "energy_eV": float(out["energy"]),

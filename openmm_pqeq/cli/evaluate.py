@@ -59,6 +59,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--d3-hard-cutoff", action="store_true", default=None,
                    help="plain truncation at the cutoffs, as the reference dftd3 code (default: smooth; not "
                         "with --model)")
+    p.add_argument("--device", default=None,
+                   help="torch device: cpu, cuda, cuda:1 ... (default: the GPU when torch sees one, else cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     p.set_defaults(run=run)
 
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     terms = None if args.terms is None else [t.strip() for t in args.terms.split(",") if t.strip()]
     result = evaluate(atoms, terms=terms, mode=args.mode, params=args.params, field=args.field,
                       charge=args.charge, d3_options=d3_options or None, model=args.model,
-                      charge_groups=args.charge_groups)
+                      charge_groups=args.charge_groups, device=args.device)
     if args.json:
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")

@@ -45,9 +45,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--steps", type=int, default=100,
                    help="steps without field, and again with field (default: 100 each)")
     p.add_argument("--report-interval", type=int, default=10, help="steps between frames (default: 10)")
-    p.add_argument("--platform", default="CPU", help="OpenMM platform: CPU, CUDA, Reference, ... (default: CPU)")
+    p.add_argument("--platform", default="auto",
+                   help="OpenMM platform: CUDA, CPU, Reference, ... (default: auto, CUDA when OpenMM has a working "
+                        "CUDA platform, else CPU)")
     p.add_argument("--backend", default="torchforce", choices=["torchforce", "python"],
-                   help="OpenMM force backend (default: torchforce)")
+                   help="OpenMM force backend (default: torchforce; it runs on the platform's device)")
+    p.add_argument("--device", default=None,
+                   help="torch device of the model for --backend python and the charge reporter: cpu, cuda, "
+                        "cuda:1 ... (default: the GPU when torch sees one, else cpu)")
     p.add_argument("--charge-groups", default="model", choices=["model", "molecules", "residues", "total"],
                    help="charge constraints: model (default: the rule the model was trained with; older model "
                         "files: one neutral group per molecule), molecules, residues, or total (one total charge)")
@@ -75,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
         n_molecules=args.molecules, field_V_per_A=field, temperature_K=args.temperature,
         timestep_fs=args.timestep, equilibration_steps=args.equilibration_steps,
         steps_without_field=args.steps, steps_with_field=args.steps, report_interval=args.report_interval,
-        platform=args.platform, backend=args.backend, seed=args.seed, charge_groups=args.charge_groups,
-        field_protocol=protocol, field_interval=args.field_interval, checkpoint_interval=args.checkpoint_interval)
+        platform=args.platform, backend=args.backend, device=args.device, seed=args.seed,
+        charge_groups=args.charge_groups, field_protocol=protocol, field_interval=args.field_interval,
+        checkpoint_interval=args.checkpoint_interval)
     summary = run_water_field_md(args.model, args.output, settings, progress=not args.quiet, resume=args.resume)
     print(json.dumps(summary, indent=1))
     return 0

@@ -193,7 +193,8 @@ class GaussianCoulomb(torch.nn.Module):
                     frac = self.pme.frac_matrix(c, shape)
                     index, weights = self.kernels.pme_stencils(pos, frac, shape, self.pme.order)
                     cache["positions"] = pos
-                    cache["pme_shape"] = torch.tensor(shape, dtype=torch.long)
+                    # host-side on purpose: read back with .tolist(), which needs no device synchronization
+                    cache["pme_shape"] = torch.tensor(shape, dtype=torch.long, device="cpu")
                     cache["pme_frac"] = frac
                     cache["pme_influence"] = self.pme.influence(c, shape)
                     cache["pme_index"] = index
@@ -299,7 +300,7 @@ class GaussianCoulomb(torch.nn.Module):
         outliers, more of them the larger the cell.  F inverts that rank-one term (with
         ⟨1/J⟩ and ⟨q_s²/K_s⟩ averaged over the atoms)."""
         if self.method != "ewald" or self.reciprocal != "pme" or n_atoms == 0:
-            return torch.zeros(0)
+            return torch.zeros(0, dtype=cache["vec"].dtype, device=cache["vec"].device)
         shape: List[int] = cache["pme_shape"].tolist()
         frac = cache["pme_frac"]
         dtype, device = frac.dtype, frac.device

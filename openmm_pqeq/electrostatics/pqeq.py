@@ -67,6 +67,13 @@ RE_SHELL_CAP: float = 0.25
 RE_CUTOFF: float = 12.5
 
 
+def host_floats(values: torch.Tensor) -> List[float]:
+    """The entries of a small 1-D tensor as Python floats: one device-to-host copy (one
+    synchronization on a GPU) for all of them."""
+    out: List[float] = values.tolist()
+    return out
+
+
 class PQEq(torch.nn.Module):
     """PQEq charges, shells, dipole and energy for one structure.
 
@@ -633,11 +640,12 @@ class PQEq(torch.nn.Module):
             q = make_feasible(q, groups_t, counts, charges_t)
             d = d * p["pol"].unsqueeze(1)
             if self.mode == "physical":
-                q, d, stats = self._solve_physical(cache, pos0, q, d, p, cell0, i, j, field0, field_pos0, cutoff,
-                                                   groups_t, counts)
+                q, d, stats, real_energy = self._solve_physical(cache, pos0, q, d, p, cell0, i, j, field0,
+                                                                field_pos0, cutoff, groups_t, counts)
             else:
                 q, d, stats = self._solve_published(cache, pos0, q, d, p, cell0, i, j, field0, field_pos0,
                                                     groups_t, counts)
+                real_energy = torch.zeros((), dtype=dtype, device=positions.device)
         iterations, cg_iterations = int(stats[0]), int(stats[1])
         q_res, d_res, converged = stats[2], stats[3], stats[4] > 0.5
         if not converged:
@@ -663,7 +671,9 @@ class PQEq(torch.nn.Module):
         # physical mode: the real-space pair sum at (q, d) is known from the solve's last iteration
         known: Optional[torch.Tensor] = None
         if self.mode == "physical":
-            known = torch.tensor(stats[5], dtype=dtype, device=positions.device)
+            # a copy: passing the solver's own tensor crashed frozen TorchScript modules (openmm-torch) at
+            # the next call
+            known = constant(real_energy)
         energy = self._energy(positions, q, d, p, cell, i, j, shifts, field, field_pos, cutoff, known)
         dipole = (q.unsqueeze(1) * constant(field_pos) - p["Z"].unsqueeze(1) * d).sum(0)
         return {
@@ -671,11 +681,11 @@ class PQEq(torch.nn.Module):
             "charges": q,
             "shell_displacements": d,
             "dipole": dipole,
-            "iterations": torch.tensor(iterations),
-            "cg_iterations": torch.tensor(cg_iterations),
-            "charge_residual": torch.tensor(q_res, dtype=dtype),
-            "shell_residual": torch.tensor(d_res, dtype=dtype),
-            "converged": torch.tensor(converged),
+            "iterations": torch.tensor(iterations, device=positions.device),
+            "cg_iterations": torch.tensor(cg_iterations, device=positions.device),
+            "charge_residual": torch.tensor(q_res, dtype=dtype, device=positions.device),
+            "shell_residual": torch.tensor(d_res, dtype=dtype, device=positions.device),
+            "converged": torch.tensor(converged, device=positions.device),
         }
 
     # ------------------------------------------------------------------ solvers
@@ -683,7 +693,7 @@ class PQEq(torch.nn.Module):
         self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
         p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
         field: torch.Tensor, field_pos: torch.Tensor, cutoff: float, groups: torch.Tensor, counts: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor, List[float]]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, List[float], torch.Tensor]:
         """Converged charges and shells by inexact Newton steps with Anderson acceleration.
 
         Each cycle evaluates the exact gradient (∂E/∂q, ∂E/∂d) analytically, then solves the
@@ -694,7 +704,8 @@ class PQEq(torch.nn.Module):
         displaced by a few hundredths of an Å, H̃ differs from the true Hessian by a few per
         cent, so each cycle gains one to two digits; Anderson mixing of the steps of previous
         cycles absorbs most of the rest.  Returns (q, d, [cycles, inner CG iterations, charge
-        residual, shell residual, converged, real-space pair sum at (q, d) in eV])."""
+        residual, shell residual, converged], real-space pair sum at (q, d) () eV).  One host
+        synchronization per cycle (the residual norms), none per Anderson mix."""
         n = q.shape[0]
         pol = p["pol"]
         inv_ks = torch.where(pol > 0, 1.0 / torch.where(pol > 0, p["Ks"], torch.ones_like(p["Ks"])),
@@ -716,8 +727,11 @@ class PQEq(torch.nn.Module):
         while True:
             gq, gd, real_energy = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, cutoff)
             rq = project_out_group_means(gq, groups, counts)
-            q_res = float(rq.abs().max())
-            d_res = float(gd.abs().max()) if n > 0 else 0.0
+            if n > 0:
+                residuals = host_floats(torch.stack([rq.abs().max(), gd.abs().max()]))
+                q_res, d_res = residuals[0], residuals[1]
+            else:
+                q_res, d_res = float(rq.abs().max()), 0.0
             if q_res <= self.charge_tolerance and d_res <= self.shell_tolerance:
                 converged = True
                 break
@@ -740,10 +754,11 @@ class PQEq(torch.nn.Module):
                     a = df * weight.unsqueeze(1)
                     b = f * weight
                     gram = a.transpose(0, 1) @ a
-                    scale = float(gram.diagonal().max())
+                    scale = gram.diagonal().max()
                     gram = gram + (1e-12 * scale + 1e-300) * torch.eye(gram.shape[0], dtype=gram.dtype,
                                                                            device=gram.device)
-                    gamma = torch.linalg.solve(gram, a.transpose(0, 1) @ b)
+                    # solve_ex: no singularity check, so no host synchronization (the ridge keeps it regular)
+                    gamma = torch.linalg.solve_ex(gram, (a.transpose(0, 1) @ b).unsqueeze(1))[0].squeeze(1)
                     x_new = x + f - (dx + df) @ gamma
                 x_prev = x
                 f_prev = f
@@ -752,8 +767,7 @@ class PQEq(torch.nn.Module):
             d = x[n:].reshape(n, 3)
             iterations += 1
         # every exit follows a gradient evaluation at the returned (q, d): real_energy belongs to them
-        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0,
-                      float(real_energy)]
+        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0], real_energy
 
     def _joint_matvec(
         self, cache: Dict[str, torch.Tensor], n: int, cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
@@ -835,15 +849,25 @@ class PQEq(torch.nn.Module):
         pq, pd = zq, zd
         rz = (rq * zq).sum() + (rd * zd).sum()
         iterations = 0
-        target_q = self.newton_reduction * float(rq.norm())
-        target_d = self.newton_reduction * float(rd.norm())
-        done = float(rq.abs().max()) <= tol_q and float(rd.abs().max()) <= tol_d if n > 0 else True
-        while not done and iterations < self.max_cg_iterations:
+        done = True
+        rz_positive = True
+        target_q = 0.0
+        target_d = 0.0
+        if n > 0:
+            # one host synchronization per CG iteration: the numbers that decide whether to go on
+            norms = host_floats(torch.stack([rq.norm(), rd.norm(), rq.abs().max(), rd.abs().max(), rz]))
+            target_q = self.newton_reduction * norms[0]
+            target_d = self.newton_reduction * norms[1]
+            done = norms[2] <= tol_q and norms[3] <= tol_d
+            rz_positive = norms[4] > 0
+        while not done and rz_positive and iterations < self.max_cg_iterations:
             hq, hd = self._joint_matvec(cache, n, cell, i, j, q, p, static, pq, pd)
             curvature = (pq * hq).sum() + (pd * hd).sum()
-            if not bool(curvature > 0) or not bool(rz > 0):
-                break
-            step = rz / curvature
+            # a direction without positive curvature ends the solve with a zero step (its sign is
+            # read with the norms below, in the same synchronization)
+            positive = curvature > 0
+            step = torch.where(positive, rz / torch.where(positive, curvature, torch.ones_like(curvature)),
+                               torch.zeros_like(curvature))
             sq = sq + step * pq
             sd = sd + step * pd
             rq = project_out_group_means(rq - step * hq, groups, counts)
@@ -851,12 +875,15 @@ class PQEq(torch.nn.Module):
             zq, zd = self._precondition(cache, smooth, ones_q, ones_d, rq, rd, inv_j, inv_ks, -z, groups,
                                         weight_sums)
             rz_new = (rq * zq).sum() + (rd * zd).sum()
+            norms = host_floats(torch.stack([rq.norm(), rd.norm(), rq.abs().max(), rd.abs().max(), rz_new, curvature]))
+            if not norms[5] > 0:
+                break
             pq = zq + (rz_new / rz) * pq
             pd = zd + (rz_new / rz) * pd
             rz = rz_new
             iterations += 1
-            done = (float(rq.norm()) <= target_q and float(rd.norm()) <= target_d) or (
-                float(rq.abs().max()) <= tol_q and float(rd.abs().max()) <= tol_d)
+            done = (norms[0] <= target_q and norms[1] <= target_d) or (norms[2] <= tol_q and norms[3] <= tol_d)
+            rz_positive = norms[4] > 0
         return sq, sd, iterations
 
     def _solve_published(
@@ -893,8 +920,7 @@ class PQEq(torch.nn.Module):
         # a fixed number of cycles, so the final charges are not stationary for the final
         # shells (q_res, d_res report that); "converged" reports the charge solves themselves
         converged = worst_solve <= cg_tolerance
-        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0,
-                      float("nan")]
+        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0]
 
     @torch.jit.export
     def reset(self) -> None:

@@ -37,6 +37,10 @@ class PQEqCalculator(Calculator):
         without a rule: one total charge, with a warning), ``"molecules"`` (the same distance rule),
         ``"total"`` or None (one total charge), or one group index per atom.
     group_charges : charge of each group in e (default neutral).
+    device : torch device of the model (None: the GPU when torch sees one, else the CPU);
+        positions go there and results come back once per calculation.
+    precision, pqeq_precision : dtypes of the terms (see :mod:`openmm_pqeq.runtime`); None
+        keeps the model's own (E0 as saved, PQEq and D3 in float64).
 
     Stress (periodic cells): ``get_stress()`` is what ASE expects, the symmetric part of the
     stress tensor σ = (1/V) ∂E/∂ε as a Voigt 6-vector (xx, yy, zz, yz, xz, xy), eV/Å³.  In a
@@ -51,13 +55,16 @@ class PQEqCalculator(Calculator):
 
     def __init__(self, model: Union[str, Path, PQEqModel], field: Sequence[float] = (0.0, 0.0, 0.0),
                  charge: float = 0.0, groups: Union[str, Sequence[int], None] = "model",
-                 group_charges: Optional[Sequence[float]] = None, **kwargs):
+                 group_charges: Optional[Sequence[float]] = None, device: Optional[str] = None,
+                 precision: Optional[str] = None, pqeq_precision: str = "double", **kwargs):
         super().__init__(**kwargs)
+        from ..runtime import prepare_model
+
         if not isinstance(model, PQEqModel):
             from ..io import load_model
 
             model = load_model(model)
-        self.model = model
+        self.model, self.device = prepare_model(model, device, precision, pqeq_precision)
         self.field = np.asarray(field, dtype=float)
         if self.field.shape != (3,):
             raise ValueError(f"`field` must have 3 components (V/Å), got {list(field)}")
@@ -70,8 +77,9 @@ class PQEqCalculator(Calculator):
                 raise ValueError(f"`groups` is {groups!r}; options are 'model', 'molecules', 'total', None or one "
                                  "group index per atom")
         elif groups is not None:
-            self.groups = torch.tensor(list(groups), dtype=torch.long)
-        self.group_charges = None if group_charges is None else torch.tensor(list(group_charges), dtype=torch.float64)
+            self.groups = torch.tensor(list(groups), dtype=torch.long, device=self.device)
+        self.group_charges = (None if group_charges is None
+                              else torch.tensor(list(group_charges), dtype=torch.float64, device=self.device))
         if self.charge != 0.0 and (self.rule is not None or self.groups is not None):
             raise ValueError(f"charge={charge} does not apply with per-group charge constraints (groups={groups!r}): "
                              "each group keeps its own charge (neutral unless group_charges= says otherwise); give "
@@ -85,18 +93,20 @@ class PQEqCalculator(Calculator):
         pbc = np.asarray(self.atoms.pbc)
         if pbc.any() and not pbc.all():
             raise ValueError(f"partially periodic cells (pbc={pbc.tolist()}) are not supported")
-        cell = torch.tensor(np.asarray(self.atoms.cell), dtype=torch.float64) if pbc.all() else None
+        device = self.device
+        cell = torch.tensor(np.asarray(self.atoms.cell), dtype=torch.float64, device=device) if pbc.all() else None
         groups = self.groups
         if self.rule == "molecules":
-            groups = torch.as_tensor(molecules_by_distance(self.atoms, self.bond_factor))
+            groups = torch.as_tensor(molecules_by_distance(self.atoms, self.bond_factor), device=device)
         elif groups is None and not self._checked_total:
             self._checked_total = True  # the warning once, at the first structure
             molecules = molecules_by_distance(self.atoms, self.bond_factor)
             warn_total_spanning_molecules(self.model, int(molecules.max()) + 1, "PQEqCalculator")
         out = energy_forces_stress(
-            self.model, torch.tensor(self.atoms.positions, dtype=torch.float64),
-            torch.tensor(self.atoms.numbers, dtype=torch.long), cell,
-            torch.tensor(self.field, dtype=torch.float64), self.charge, groups, self.group_charges)
+            self.model, torch.tensor(self.atoms.positions, dtype=torch.float64, device=device),
+            torch.tensor(self.atoms.numbers, dtype=torch.long, device=device), cell,
+            torch.tensor(self.field, dtype=torch.float64, device=device), self.charge, groups, self.group_charges)
+        out = {key: value.cpu() for key, value in out.items()}
         self.results["energy"] = self.results["free_energy"] = float(out["energy"])
         self.results["forces"] = out["forces"].numpy()
         self.results["charges"] = out["charges"].numpy()
@@ -109,8 +119,8 @@ class PQEqCalculator(Calculator):
         if "born_charges" in properties or "born_effective_charges" in properties:
             from ..electrostatics.response import born_charges
 
-            born = born_charges(self.model, torch.tensor(self.atoms.positions, dtype=torch.float64),
-                                torch.tensor(self.atoms.numbers, dtype=torch.long), cell,
-                                torch.tensor(self.field, dtype=torch.float64), self.charge, groups,
-                                self.group_charges)["born_charges"].numpy()
+            born = born_charges(self.model, torch.tensor(self.atoms.positions, dtype=torch.float64, device=device),
+                                torch.tensor(self.atoms.numbers, dtype=torch.long, device=device), cell,
+                                torch.tensor(self.field, dtype=torch.float64, device=device), self.charge, groups,
+                                self.group_charges)["born_charges"].cpu().numpy()
             self.results["born_charges"] = self.results["born_effective_charges"] = born

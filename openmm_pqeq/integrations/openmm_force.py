@@ -131,31 +131,55 @@ class PythonForceComputation:
 
     A PythonForce cannot give parameter derivatives, so its States hold no dipole;
     :meth:`dipole` (what :func:`dipole_from_context` calls) evaluates it.
+
+    ``device`` (None: the GPU when torch sees one, resolved where the force runs) and
+    ``precision``/``pqeq_precision`` (:mod:`openmm_pqeq.runtime`) say where and how the model
+    runs; positions go to the device and forces come back once per call.
     """
 
     def __init__(self, config: Dict[str, Any], state_dict: Dict[str, torch.Tensor], setup: AtomSetup,
-                 n_particles: int, training_range: Optional[Dict[str, Any]] = None):
+                 n_particles: int, training_range: Optional[Dict[str, Any]] = None, device: Optional[str] = None,
+                 precision: Optional[str] = None, pqeq_precision: str = "double"):
         self.config = config
         self.state_dict = state_dict
         self.setup = setup
         self.n_particles = n_particles
         self.training_range = training_range
+        self.device = None if device is None else str(device)
+        self.precision = precision
+        self.pqeq_precision = pqeq_precision
         self._model: Optional[PQEqModel] = None
+        self._device: Optional[torch.device] = None
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_model"] = None
+        state["_device"] = None
         return state
+
+    def __setstate__(self, state):
+        # Systems pickled before the device and precision options: the defaults
+        state.setdefault("device", None)
+        state.setdefault("precision", None)
+        state.setdefault("pqeq_precision", "double")
+        state.setdefault("_device", None)
+        self.__dict__.update(state)
 
     @property
     def model(self) -> PQEqModel:
         if self._model is None:
             from ..model import build_model
 
-            self._model = build_model(self.config)
-            self._model.load_state_dict(self.state_dict, strict=False)
-            set_training_range(self._model, getattr(self, "training_range", None))
-            self._model.eval()
+            from ..runtime import check_custom_ops_device, resolve_device, set_precision
+
+            model = build_model(self.config)
+            model.load_state_dict(self.state_dict, strict=False)
+            set_training_range(model, getattr(self, "training_range", None))
+            set_precision(model, self.precision, self.pqeq_precision)
+            device = resolve_device(self.device)
+            check_custom_ops_device(model, device)
+            self._device = device
+            self._model = model.to(device).eval()
         return self._model
 
     def inputs(self, state):
@@ -163,43 +187,57 @@ class PythonForceComputation:
         from openmm import unit
 
         setup = self.setup
+        self.model  # builds the model on first use and sets self._device
+        device = self._device
         positions = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)[setup.atoms]
-        pos = torch.tensor(positions * NM_TO_ANGSTROM, dtype=torch.float64)
+        pos = torch.tensor(positions * NM_TO_ANGSTROM, dtype=torch.float64, device=device)
         cell = None
         if setup.periodic:
             box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
-            cell = torch.tensor(np.asarray(box) * NM_TO_ANGSTROM, dtype=torch.float64)
+            cell = torch.tensor(np.asarray(box) * NM_TO_ANGSTROM, dtype=torch.float64, device=device)
         params = state.getParameters()
-        field = torch.tensor([params[name] * V_PER_NM_TO_V_PER_A for name in FIELD_PARAMETERS], dtype=torch.float64)
-        groups = torch.tensor(setup.groups) if setup.groups is not None else None
-        group_charges = torch.tensor(setup.group_charges, dtype=torch.float64) if setup.group_charges is not None else None
-        return pos, torch.tensor(setup.numbers), cell, field, setup.total_charge, groups, group_charges
+        field = torch.tensor([params[name] * V_PER_NM_TO_V_PER_A for name in FIELD_PARAMETERS], dtype=torch.float64,
+                             device=device)
+        groups = torch.tensor(setup.groups, device=device) if setup.groups is not None else None
+        group_charges = (torch.tensor(setup.group_charges, dtype=torch.float64, device=device)
+                         if setup.group_charges is not None else None)
+        return pos, torch.tensor(setup.numbers, device=device), cell, field, setup.total_charge, groups, group_charges
 
     def dipole(self, state) -> np.ndarray:
         """System dipole (3,) e·Å at ``state`` (one model evaluation)."""
         with torch.no_grad():
             out = self.model(*self.inputs(state))
-        return out["dipole"].numpy().copy()
+        return out["dipole"].cpu().numpy().copy()
 
     def __call__(self, state):
         setup = self.setup
         out = energy_forces_stress(self.model, *self.inputs(state))
         forces = np.zeros((self.n_particles, 3))
-        forces[setup.atoms] = out["forces"].numpy() * (EV_TO_KJ_PER_MOL / ANGSTROM_TO_NM)
+        forces[setup.atoms] = out["forces"].cpu().numpy() * (EV_TO_KJ_PER_MOL / ANGSTROM_TO_NM)
         return float(out["energy"]) * EV_TO_KJ_PER_MOL, forces
 
 
 def make_force(model: PQEqModel, setup: AtomSetup, n_particles: int, config: Optional[Dict[str, Any]] = None,
-               field=(0.0, 0.0, 0.0), backend: str = "torchforce", force_group: int = 0):
+               field=(0.0, 0.0, 0.0), backend: str = "torchforce", force_group: int = 0,
+               device: Optional[str] = None, precision: Optional[str] = None, pqeq_precision: str = "double"):
     """An OpenMM Force evaluating ``model`` on ``setup.atoms`` (see module docstring).
 
     ``config`` (the model's :func:`~openmm_pqeq.model.build_model` configuration) is needed
-    by the ``"python"`` backend, which pickles configuration and weights.
+    by the ``"python"`` backend, which pickles configuration and weights.  ``device`` (python
+    backend only; the TorchForce runs on the device of the OpenMM platform), ``precision`` and
+    ``pqeq_precision``: see :mod:`openmm_pqeq.runtime`.
     """
+    import copy
+
     import openmm
+
+    from ..runtime import check_precision, set_precision
 
     if backend not in BACKENDS:
         raise ValueError(f"`backend` is {backend!r}; options are {', '.join(BACKENDS)}")
+    if device is not None and backend == "torchforce":
+        raise ValueError("device= is for backend='python'; a TorchForce runs on the device of the OpenMM platform "
+                         "(CUDA platform: the GPU), so leave device unset")
     field0 = field_in_v_per_nm(field)
     if backend == "torchforce":
         if openmmtorch is None:
@@ -207,6 +245,8 @@ def make_force(model: PQEqModel, setup: AtomSetup, n_particles: int, config: Opt
                               "(see README) or use backend='python'")
         from openmmtorch import TorchForce
 
+        if precision is not None or pqeq_precision != "double":
+            model = set_precision(copy.deepcopy(model), precision, pqeq_precision)
         energy = OpenMMEnergy(model, setup)
         module = PeriodicTorchForceModule(energy) if setup.periodic else OpenTorchForceModule(energy)
         force = TorchForce(torchforce_module(module))
@@ -220,8 +260,9 @@ def make_force(model: PQEqModel, setup: AtomSetup, n_particles: int, config: Opt
                              "or pass config=)")
         from ..io import model_weights
 
+        check_precision(precision, pqeq_precision)  # bad values fail here, not inside the running force
         computation = PythonForceComputation(config, model_weights(model), setup, n_particles,
-                                             training_range_of(model))
+                                             training_range_of(model), device, precision, pqeq_precision)
         parameters = {name: float(v) for name, v in zip(FIELD_PARAMETERS, field0)}
         parameters[PYTHON_BACKEND_MARKER] = 1.0  # tells dipole_from_state that ∂E/∂field is not computed
         force = openmm.PythonForce(computation, parameters)

@@ -24,7 +24,7 @@ from importlib import resources
 from openmmml.mlpotential import MLPotential, MLPotentialImpl, MLPotentialImplFactory
 
 #: Keyword arguments accepted by createSystem()/addForces() (openmm-ml camelCase style).
-_OPTIONS = ("charge", "field", "chargeGroups", "groupCharges", "backend", "precision")
+_OPTIONS = ("charge", "field", "chargeGroups", "groupCharges", "backend", "precision", "device")
 
 
 class UnknownPotentialError(KeyError, ValueError):
@@ -74,8 +74,9 @@ class PQEqPotentialImpl(MLPotentialImpl):
     Options of ``createSystem``: ``charge`` (e), ``field`` (V/nm, 3 numbers or a Quantity),
     ``chargeGroups`` (``'model'``, the default: the charge-constraint rule the model was trained
     with; ``'molecules'``, ``'residues'``, ``'total'``), ``groupCharges``, ``backend``
-    (``'torchforce'`` or ``'python'``).  ``precision`` is accepted for openmm-ml
-    compatibility; the model always computes in double precision.
+    (``'torchforce'`` or ``'python'``), ``precision`` (None, ``'single'``, ``'mixed'``,
+    ``'double'``: the dtypes of E0 and D3; PQEq computes in double precision, see
+    :mod:`openmm_pqeq.runtime`), ``device`` (``'python'`` backend; None: the GPU when there is one).
     """
 
     def __init__(self, name: str, model: str):
@@ -90,9 +91,6 @@ class PQEqPotentialImpl(MLPotentialImpl):
         if unknown:
             raise ValueError(f"unknown argument(s) {unknown} for the '{self.name}' potential; "
                              f"options are {', '.join(_OPTIONS)}")
-        precision = args.get("precision")
-        if precision not in (None, "single", "double"):
-            raise ValueError(f"precision is {precision!r}; options are 'single', 'double'")
         try:
             from .system import add_pqeq_force
         except ImportError as error:  # pragma: no cover - dependencies of the package
@@ -100,4 +98,4 @@ class PQEqPotentialImpl(MLPotentialImpl):
         add_pqeq_force(system, topology, self.model, atoms=atoms, charge=args.get("charge", 0.0),
                        charge_groups=args.get("chargeGroups", "model"), group_charges=args.get("groupCharges"),
                        field=args.get("field", (0.0, 0.0, 0.0)), backend=args.get("backend", "torchforce"),
-                       force_group=forceGroup)
+                       force_group=forceGroup, device=args.get("device"), precision=args.get("precision"))

@@ -40,19 +40,22 @@ class PQEqReporter:
         the model's own rule) and ``group_charges`` as given to
         :func:`~openmm_pqeq.integrations.system.add_pqeq_force`.
     shells_file : optional path of a second text file for the per-atom shell dipoles (module docstring).
+    device : where the reporter's solve runs (None: the GPU when torch sees one).
     """
 
     def __init__(self, file: Union[str, Path], reportInterval: int, model: Union[str, Path, PQEqModel], topology,
                  atoms: Optional[Sequence[int]] = None, charge: float = 0.0, charge_groups: Optional[str] = "model",
                  group_charges: Optional[Sequence[float]] = None, shells_file: Optional[Union[str, Path]] = None,
-                 append: bool = False):
+                 append: bool = False, device: Optional[str] = None):
         if reportInterval < 1:
             raise ValueError(f"reportInterval is {reportInterval} but must be >= 1")
         if not isinstance(model, PQEqModel):
             from ..io import load_model
 
             model = load_model(model)
-        self.model = model
+        from ..runtime import prepare_model
+
+        self.model, self.device = prepare_model(model, device)
         rule = resolve_charge_groups(charge_groups, model, None, "PQEqReporter")
         self.setup = atom_setup(topology, atoms, charge, rule, group_charges)
         self.reportInterval = int(reportInterval)
@@ -86,14 +89,18 @@ class PQEqReporter:
         cell = None
         if setup.periodic:
             box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
-            cell = torch.tensor(np.asarray(box) * NM_TO_ANGSTROM, dtype=torch.float64)
+            cell = torch.tensor(np.asarray(box) * NM_TO_ANGSTROM, dtype=torch.float64, device=self.device)
         context = simulation.context
         field = torch.tensor([context.getParameter(name) * V_PER_NM_TO_V_PER_A for name in FIELD_PARAMETERS],
-                             dtype=torch.float64)
-        groups = torch.tensor(setup.groups) if setup.groups is not None else None
-        group_charges = torch.tensor(setup.group_charges, dtype=torch.float64) if setup.group_charges else None
-        out = self.model(torch.tensor(positions, dtype=torch.float64), torch.tensor(setup.numbers), cell, field,
-                         setup.total_charge, groups, group_charges)
+                             dtype=torch.float64, device=self.device)
+        groups = torch.tensor(setup.groups, device=self.device) if setup.groups is not None else None
+        group_charges = (torch.tensor(setup.group_charges, dtype=torch.float64, device=self.device)
+                         if setup.group_charges else None)
+        with torch.no_grad():
+            out = self.model(torch.tensor(positions, dtype=torch.float64, device=self.device),
+                             torch.tensor(setup.numbers, device=self.device), cell, field, setup.total_charge, groups,
+                             group_charges)
+        out = {key: value.cpu() for key, value in out.items()}
         time_ps = state.getTime().value_in_unit(unit.picosecond)
         row = [f"{simulation.currentStep:d}", f"{time_ps:.6f}"] + [f"{x:.8f}" for x in out["dipole"].tolist()]
         row += [str(int(out["iterations"])), str(int(bool(out["converged"])))]
@@ -101,7 +108,7 @@ class PQEqReporter:
         self._out.write(" ".join(row) + "\n")
         self._out.flush()
         if self._shells is not None:
-            z = self.model.pqeq.table_Z.to(torch.float64).index_select(0, torch.tensor(setup.numbers))
+            z = self.model.pqeq.table_Z.to(torch.float64).cpu().index_select(0, torch.tensor(setup.numbers))
             shell_dipoles = -z.unsqueeze(1) * out["shell_displacements"].detach().to(torch.float64)
             values = " ".join(f"{p:.8f}" for p in shell_dipoles.reshape(-1).tolist())
             self._shells.write(f"{simulation.currentStep:d} {time_ps:.6f} {values}\n")

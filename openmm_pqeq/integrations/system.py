@@ -31,7 +31,8 @@ def _resolve(model: ModelLike) -> PQEqModel:
 def add_pqeq_force(system, topology, model: ModelLike, *, atoms: Optional[Sequence[int]] = None,
                    charge: float = 0.0, charge_groups: Optional[str] = "model",
                    group_charges: Optional[Sequence[float]] = None, field=(0.0, 0.0, 0.0),
-                   backend: str = "torchforce", force_group: int = 0):
+                   backend: str = "torchforce", force_group: int = 0, device: Optional[str] = None,
+                   precision: Optional[str] = None, pqeq_precision: str = "double"):
     """Add a PQEq model force to an existing ``system`` and return it.
 
     Parameters
@@ -50,6 +51,10 @@ def add_pqeq_force(system, topology, model: ModelLike, *, atoms: Optional[Sequen
         The components are the global parameters ``pqeq_field_x/y/z`` (V/nm).
     backend : ``"torchforce"`` (openmm-torch TorchForce) or ``"python"`` (openmm.PythonForce).
     force_group : OpenMM force group of the new force.
+    device : where the ``"python"`` backend runs the model (None: the GPU when torch sees one);
+        a TorchForce runs on the device of the OpenMM platform.
+    precision, pqeq_precision : dtypes of the terms (``None``/``"single"``/``"mixed"``/``"double"``;
+        PQEq in float64 unless ``pqeq_precision="single"``), see :mod:`openmm_pqeq.runtime`.
     """
     if system.getNumParticles() != topology.getNumAtoms():
         raise ValueError(f"system has {system.getNumParticles()} particles but topology has "
@@ -70,14 +75,16 @@ def add_pqeq_force(system, topology, model: ModelLike, *, atoms: Optional[Sequen
     if setup.groups is None:
         warn_total_spanning_molecules(resolved, max(molecules_of(topology, setup.atoms)) + 1, "add_pqeq_force")
     config = config_of(resolved) if backend == "python" else None
-    force = make_force(resolved, setup, system.getNumParticles(), config, field, backend, force_group)
+    force = make_force(resolved, setup, system.getNumParticles(), config, field, backend, force_group, device,
+                       precision, pqeq_precision)
     system.addForce(force)
     return force
 
 
 def create_system(topology, model: ModelLike, *, charge: float = 0.0, charge_groups: Optional[str] = "model",
                   group_charges: Optional[Sequence[float]] = None, field=(0.0, 0.0, 0.0),
-                  backend: str = "torchforce", remove_cm_motion: bool = True):
+                  backend: str = "torchforce", remove_cm_motion: bool = True, device: Optional[str] = None,
+                  precision: Optional[str] = None, pqeq_precision: str = "double"):
     """A new System whose only force is the model (masses from the Topology's elements).
 
     Periodic when the Topology has box vectors.  Arguments as for :func:`add_pqeq_force`.
@@ -94,7 +101,8 @@ def create_system(topology, model: ModelLike, *, charge: float = 0.0, charge_gro
     if box is not None:
         system.setDefaultPeriodicBoxVectors(*box)
     add_pqeq_force(system, topology, model, charge=charge, charge_groups=charge_groups,
-                   group_charges=group_charges, field=field, backend=backend)
+                   group_charges=group_charges, field=field, backend=backend, device=device, precision=precision,
+                   pqeq_precision=pqeq_precision)
     if remove_cm_motion:
         system.addForce(openmm.CMMotionRemover())
     return system

@@ -14,6 +14,8 @@ OPS_NAMESPACE = "openmm_pqeq"
 #: Operators the library must register (checked after loading).
 REQUIRED_OPS = ("core_kernel", "kernel_derivatives", "pair_matvec", "pair_hessian_matvec", "site_potentials",
                 "pair_energy", "pair_energy_backward", "pair_energy_known", "pme_spread", "pme_gather")
+#: Operators with a kernel of their own per device (pair_energy_known is device-independent).
+DEVICE_OPS = tuple(name for name in REQUIRED_OPS if name != "pair_energy_known")
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 _state = {"loaded": False, "tried": False, "reason": "not loaded yet", "path": None}
@@ -84,6 +86,15 @@ def _registered(name: str) -> bool:
 def has_custom_ops() -> bool:
     """True when ``torch.ops.openmm_pqeq.*`` are registered in this process."""
     return bool(_state["loaded"])
+
+
+def has_cuda_kernels() -> bool:
+    """True when the loaded library has CUDA kernels for every operator (it was built with nvcc:
+    ``setup.py build_ext`` with a CUDA toolkit), so a model on a GPU runs them there."""
+    if not _state["loaded"]:
+        return False
+    return all(torch._C._dispatch_has_kernel_for_dispatch_key(f"{OPS_NAMESPACE}::{name}", "CUDA")
+               for name in DEVICE_OPS)
 
 
 def unavailable_reason() -> str:

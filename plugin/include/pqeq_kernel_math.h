@@ -1,4 +1,9 @@
-// Pair kernels of PQEq Gaussian sites, shared by the CPU and CUDA operators.
+// Pair kernels of PQEq Gaussian sites and the per-pair bodies of the operators, shared by the CPU
+// (plugin/src/cpu/pair_ops.cpp) and CUDA (plugin/src/cuda/kernels.cu) implementations: each
+// per-pair formula is written once here, as a __host__ __device__ inline function; the callers
+// only loop over pairs (threads or CUDA blocks) and choose how sums are added (`add`: plain on the
+// CPU, where every thread owns its buffers, atomic on the GPU).  PQEQ_HOST_DEVICE expands to plain
+// `inline` outside nvcc, so this header compiles as ordinary C++.
 //
 // K(r) and K'(r)/r (k_e included) of (openmm_pqeq/electrostatics/realspace.py):
 //   method 0 (direct)  k_e erf(a r)/r
@@ -18,6 +23,14 @@
 #endif
 
 namespace openmm_pqeq {
+
+#if !defined(__CUDACC__)
+// plain C++: the float overloads of std:: (nvcc provides them for host and device code)
+using std::erf;
+using std::exp;
+using std::floor;
+using std::sqrt;
+#endif
 
 constexpr int METHOD_DIRECT = 0;
 constexpr int METHOD_EWALD = 1;
@@ -157,6 +170,82 @@ PQEQ_HOST_DEVICE T pair_site_energy(const T* vec, const T* a, const int64_t* ei,
         grad[2] = gz;
     }
     return energy;
+}
+
+
+// Core-core kernel K(|vec_p|) of pair p (0 beyond the cutoff; cutoff <= 0: none).
+template <typename T>
+PQEQ_HOST_DEVICE T pair_core_kernel(const T* vec, const T* a, const int64_t* ei, const int64_t* ej, int64_t p,
+                                    int method, T beta, T coulomb, T taper, T cutoff) {
+    const T x = vec[3 * p], y = vec[3 * p + 1], z = vec[3 * p + 2];
+    const T r = sqrt(x * x + y * y + z * z);
+    if (cutoff > 0 && !(r < cutoff)) return T(0);
+    T k, dk;
+    pair_kernel<T>(r, screening<T>(a[ei[p]], a[ej[p]]), method, beta, coulomb, taper, k, dk);
+    return k;
+}
+
+// K, K'/r and (K'' - K'/r)/r^2 of pair p (methods 0 and 1; all 0 beyond the cutoff).
+template <typename T>
+PQEQ_HOST_DEVICE void pair_kernel_derivatives(const T* vec, const T* a, const int64_t* ei, const int64_t* ej,
+                                              int64_t p, int method, T beta, T coulomb, T cutoff, T& k, T& ka,
+                                              T& kb) {
+    const T x = vec[3 * p], y = vec[3 * p + 1], z = vec[3 * p + 2];
+    const T r = sqrt(x * x + y * y + z * z);
+    if (cutoff > 0 && !(r < cutoff)) {
+        k = ka = kb = T(0);
+        return;
+    }
+    pair_kernel_second<T>(r, screening<T>(a[ei[p]], a[ej[p]]), method, beta, coulomb, k, ka, kb);
+}
+
+// y_i += K_p x_j and y_j += K_p x_i for the c channels of pair p = (i, j) with kernel value k.
+template <typename T, typename Add>
+PQEQ_HOST_DEVICE void pair_matvec_apply(T k, int64_t i, int64_t j, const T* x, int64_t c, T* y, Add add) {
+    if (k == T(0)) return;
+    for (int64_t ch = 0; ch < c; ++ch) {
+        add(y + i * c + ch, k * x[j * c + ch]);
+        add(y + j * c + ch, k * x[i * c + ch]);
+    }
+}
+
+// Pair p's contributions to the real-space potentials at the cores (pc) and shells (ps) and to
+// dE_real/dd (g, (N, 3)): core i - shell j, shell i - core j, shell i - shell j from the kernel,
+// core-core from the cached kernel kcc_all[p].
+template <typename T, typename Add>
+PQEQ_HOST_DEVICE void pair_site_potentials_apply(const T* vec, const T* kcc_all, const T* a, const int64_t* ei,
+                                                 const int64_t* ej, int64_t p, const T* qc, const T* qs, const T* d,
+                                                 int method, T beta, T coulomb, T taper, T cutoff, T* pc, T* ps,
+                                                 T* g, Add add) {
+    const T vx = vec[3 * p], vy = vec[3 * p + 1], vz = vec[3 * p + 2];
+    if (cutoff > 0) {
+        const T r = sqrt(vx * vx + vy * vy + vz * vz);
+        if (!(r < cutoff)) return;
+    }
+    const int64_t i = ei[p], j = ej[p];
+    const T alpha = screening<T>(a[i], a[j]);
+    const T dix = d[3 * i], diy = d[3 * i + 1], diz = d[3 * i + 2];
+    const T djx = d[3 * j], djy = d[3 * j + 1], djz = d[3 * j + 2];
+    const T csx = vx + djx, csy = vy + djy, csz = vz + djz;
+    const T scx = vx - dix, scy = vy - diy, scz = vz - diz;
+    const T ssx = csx - dix, ssy = csy - diy, ssz = csz - diz;
+    T kcs, gcs, ksc, gsc, kss, gss;
+    pair_kernel<T>(sqrt(csx * csx + csy * csy + csz * csz), alpha, method, beta, coulomb, taper, kcs, gcs);
+    pair_kernel<T>(sqrt(scx * scx + scy * scy + scz * scz), alpha, method, beta, coulomb, taper, ksc, gsc);
+    pair_kernel<T>(sqrt(ssx * ssx + ssy * ssy + ssz * ssz), alpha, method, beta, coulomb, taper, kss, gss);
+    const T kcc = kcc_all[p];
+    const T qci = qc[i], qcj = qc[j], qsi = qs[i], qsj = qs[j];
+    add(pc + i, kcc * qcj + kcs * qsj);
+    add(pc + j, kcc * qci + ksc * qsi);
+    add(ps + i, ksc * qcj + kss * qsj);
+    add(ps + j, kcs * qci + kss * qsi);
+    const T wcs = qci * qsj * gcs, wsc = qsi * qcj * gsc, wss = qsi * qsj * gss;
+    add(g + 3 * j, wcs * csx + wss * ssx);
+    add(g + 3 * j + 1, wcs * csy + wss * ssy);
+    add(g + 3 * j + 2, wcs * csz + wss * ssz);
+    add(g + 3 * i, -(wsc * scx + wss * ssx));
+    add(g + 3 * i + 1, -(wsc * scy + wss * ssy));
+    add(g + 3 * i + 2, -(wsc * scz + wss * ssz));
 }
 
 }  // namespace openmm_pqeq

@@ -205,3 +205,143 @@ def test_pair_energy_refuses_gradients_by_charges():
     vec, a, i, j, qc, qs, d = _system(torch.float64, "cpu")
     with pytest.raises(ValueError, match="gradients by exponents, charges or shell displacements"):
         torch.ops.openmm_pqeq.pair_energy(vec, a, i, j, qc.requires_grad_(True), qs, d, 1, 0.3, 14.4, 7.0, 0.0)
+
+
+# --------------------------------------------------------------------------- CUDA against CPU
+# Only where a GPU is present (the one-shot check, benchmarks/gpu/check.sh); skipped elsewhere.
+
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU (torch.cuda.is_available() is False)")
+
+
+@needs_gpu
+def test_library_has_cuda_kernels():
+    assert ops.has_cuda_kernels(), "the operator library was built without CUDA kernels (no nvcc at build time?)"
+
+
+def _on(tensors, device):
+    return tuple(t.to(device) for t in tensors)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("method,beta", METHODS)
+@pytest.mark.parametrize("cutoff", [0.0, 6.5])
+def test_cuda_pair_operators_match_their_cpu_twins(dtype, method, beta, cutoff):
+    cpu = _system(dtype, "cpu", n=80, seed=3)
+    gpu = _on(cpu, "cuda")
+    op = torch.ops.openmm_pqeq
+
+    def compare(fn, scale=None):
+        got, want = fn(*gpu), fn(*cpu)
+        for g, w in zip(got if isinstance(got, (tuple, list)) else [got], want if isinstance(want, (tuple, list)) else [want]):
+            _close(g, w, dtype, scale)
+
+    compare(lambda vec, a, i, j, qc, qs, d: op.core_kernel(vec, a, i, j, method, beta, 14.4, 7.0, cutoff))
+    compare(lambda vec, a, i, j, qc, qs, d: op.pair_matvec(
+        op.core_kernel(vec, a, i, j, method, beta, 14.4, 7.0, cutoff), i, j, torch.stack([qc, qs, d[:, 0]], 1)))
+    compare(lambda vec, a, i, j, qc, qs, d: op.site_potentials(
+        vec, op.core_kernel(vec, a, i, j, method, beta, 14.4, 7.0, cutoff), a, i, j, qc, qs, d, method, beta, 14.4,
+        7.0, cutoff))
+    if method != realspace.METHOD_TAPERED:
+        compare(lambda vec, a, i, j, qc, qs, d: op.kernel_derivatives(vec, a, i, j, method, beta, 14.4, cutoff))
+        compare(lambda vec, a, i, j, qc, qs, d: op.pair_hessian_matvec(
+            vec, *op.kernel_derivatives(vec, a, i, j, method, beta, 14.4, cutoff), i, j, qc + qs, qs, qc * 0.3 - 0.1,
+            d * 2.0 + 0.05))
+    vec, a, i, j, qc, qs, d = cpu
+    scale = float(op.pair_energy(vec.double(), a.double(), i, j, qc.double().abs(), qs.double().abs(), d.double(),
+                                 method, beta, 14.4, 7.0, cutoff).abs())
+    compare(lambda vec, a, i, j, qc, qs, d: op.pair_energy(vec, a, i, j, qc, qs, d, method, beta, 14.4, 7.0, cutoff),
+            scale)
+    compare(lambda vec, a, i, j, qc, qs, d: op.pair_energy_backward(vec, a, i, j, qc, qs, d, method, beta, 14.4, 7.0,
+                                                                    cutoff))
+
+    def gradient_of_known(vec, a, i, j, qc, qs, d):
+        x = vec.clone().requires_grad_(True)
+        energy = op.pair_energy_known(torch.zeros((), dtype=vec.dtype, device=vec.device), x, a, i, j, qc, qs, d,
+                                      method, beta, 14.4, 7.0, cutoff)
+        return torch.autograd.grad(2.0 * energy, x)[0]
+
+    compare(gradient_of_known)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("order", [6, 8])
+def test_cuda_pme_operators_match_their_cpu_twins(dtype, order):
+    gen = torch.Generator().manual_seed(5)
+    cell = torch.tensor([[9.0, 0.0, 0.0], [1.0, 8.5, 0.0], [-0.5, 0.7, 9.5]], dtype=torch.float64)
+    pos = torch.rand(50, 3, generator=gen, dtype=torch.float64) @ cell - 3.0
+    pme = PMEReciprocal(0.35, 14.4, 1e-6, order=order)
+    shape = pme.mesh_shape(cell)
+    frac = pme.frac_matrix(cell, shape).to(dtype)
+    q = torch.randn(50, generator=gen, dtype=torch.float64).to(dtype)
+    mu = torch.randn(50, 3, generator=gen, dtype=torch.float64).to(dtype)
+    cpu = (pos.to(dtype), q, mu, frac)
+    gpu = _on(cpu, "cuda")
+    op = torch.ops.openmm_pqeq
+    for dipoles in (False, True):
+        mesh = [op.pme_spread(p, c, f, shape, order, m if dipoles else None) for p, c, m, f in (cpu, gpu)]
+        _close(mesh[1], mesh[0], dtype)
+    for gradient in (False, True):
+        got = op.pme_gather(gpu[0], mesh[0].cuda(), gpu[3], shape, order, gradient)
+        want = op.pme_gather(cpu[0], mesh[0], cpu[3], shape, order, gradient)
+        _close(got[0], want[0], dtype)
+        if gradient:
+            _close(got[1], want[1], dtype)
+
+
+def _full_model():
+    from openmm_pqeq.model import build_model
+    from openmm_pqeq.runtime import set_precision
+
+    model = build_model({"elements": ["Li", "P", "N", "O"], "e0": {"preset": "small"},
+                         "pqeq": {"reciprocal": "pme", "charge_tolerance": 1e-9, "shell_tolerance": 1e-8},
+                         "d3": {}})
+    return set_precision(model, "double")
+
+
+@needs_gpu
+def test_full_model_on_the_gpu_matches_the_cpu():
+    """E0 + PQEq (PME) + D3: energies, forces, stress and charges on the GPU against the CPU."""
+    from openmm_pqeq.model import energy_forces_stress
+
+    pos, num, cell = _li2po2n_like()
+    field = torch.tensor([0.02, 0.0, -0.01], dtype=torch.float64)
+    model = _full_model()
+    cpu = energy_forces_stress(model, pos, num, cell, field)
+    model.pqeq.reset()
+    gpu_model = model.to("cuda")
+    gpu = energy_forces_stress(gpu_model, *_on((pos, num, cell, field), "cuda"))
+    assert gpu["forces"].device.type == "cuda"
+    for key in ("energy_e0", "energy_pqeq", "energy_d3"):
+        assert float(gpu[key]) == pytest.approx(float(cpu[key]), rel=1e-9, abs=1e-9)
+    assert torch.allclose(gpu["forces"].cpu(), cpu["forces"], atol=1e-6)
+    assert torch.allclose(gpu["stress"].cpu(), cpu["stress"], atol=1e-7)
+    assert torch.allclose(gpu["charges"].cpu(), cpu["charges"], atol=1e-7)
+
+
+@needs_gpu
+def test_scripted_frozen_model_moved_to_the_gpu_like_openmm_torch():
+    """openmm-torch loads the scripted module, moves it to the GPU, freezes it and calls it with
+    positions on the GPU: every buffer and warm-start state must follow."""
+    pos, num, cell = _li2po2n_like()
+    field = torch.zeros(3, dtype=torch.float64)
+    model = _full_model()
+    expected = float(model(pos, num, cell, field)["energy"])
+    model.pqeq.reset()
+    from openmm_pqeq.model import script_model
+
+    scripted = script_model(model)
+    buffer = io.BytesIO()
+    torch.jit.save(scripted, buffer)
+    buffer.seek(0)
+    loaded = torch.jit.load(buffer)
+    loaded.to(torch.device("cuda"))
+    frozen = torch.jit.freeze(loaded.eval())
+    for step in range(3):
+        x = (pos + 0.002 * step).cuda().requires_grad_(True)
+        out = frozen(x, num.cuda(), cell.cuda(), field.cuda())
+        out["energy"].backward()
+        assert x.grad.device.type == "cuda" and bool(torch.isfinite(x.grad).all())
+        if step == 0:
+            assert float(out["energy"]) == pytest.approx(expected, rel=1e-9)

@@ -39,15 +39,7 @@ void core_kernel_impl(const T* vec, const T* a, const int64_t* ei, const int64_t
                       T beta, T coulomb, T taper, T cutoff, T* out) {
     parallel_chunks(n_pairs, worker_count(n_pairs, 20000), [&](int, int64_t begin, int64_t end) {
         for (int64_t p = begin; p < end; ++p) {
-            const T x = vec[3 * p], y = vec[3 * p + 1], z = vec[3 * p + 2];
-            const T r = std::sqrt(x * x + y * y + z * z);
-            if (cutoff > 0 && !(r < cutoff)) {
-                out[p] = T(0);
-                continue;
-            }
-            T k, dk;
-            pair_kernel<T>(r, screening<T>(a[ei[p]], a[ej[p]]), method, beta, coulomb, taper, k, dk);
-            out[p] = k;
+            out[p] = pair_core_kernel<T>(vec, a, ei, ej, p, method, beta, coulomb, taper, cutoff);
         }
     });
 }
@@ -59,15 +51,7 @@ void matvec_impl(const T* kernel, const int64_t* ei, const int64_t* ej, int64_t 
     std::vector<std::vector<T>> partial(threads > 1 ? threads - 1 : 0, std::vector<T>(n * c, T(0)));
     parallel_chunks(n_pairs, threads, [&](int t, int64_t begin, int64_t end) {
         T* out = t == 0 ? y : partial[t - 1].data();
-        for (int64_t p = begin; p < end; ++p) {
-            const T k = kernel[p];
-            if (k == T(0)) continue;
-            const int64_t i = ei[p], j = ej[p];
-            for (int64_t ch = 0; ch < c; ++ch) {
-                out[i * c + ch] += k * x[j * c + ch];
-                out[j * c + ch] += k * x[i * c + ch];
-            }
-        }
+        for (int64_t p = begin; p < end; ++p) pair_matvec_apply<T>(kernel[p], ei[p], ej[p], x, c, out, PlainAdd());
     });
     for (const auto& buffer : partial) {
         for (int64_t m = 0; m < n * c; ++m) y[m] += buffer[m];
@@ -86,38 +70,8 @@ void site_potentials_impl(const T* vec, const T* kcc_all, const T* a, const int6
         T* ps = t == 0 ? phi_s : partial[t - 1].data() + n;
         T* g = t == 0 ? grad : partial[t - 1].data() + 2 * n;
         for (int64_t p = begin; p < end; ++p) {
-            const T vx = vec[3 * p], vy = vec[3 * p + 1], vz = vec[3 * p + 2];
-            if (cutoff > 0) {
-                const T r = std::sqrt(vx * vx + vy * vy + vz * vz);
-                if (!(r < cutoff)) continue;
-            }
-            const int64_t i = ei[p], j = ej[p];
-            const T alpha = screening<T>(a[i], a[j]);
-            const T dix = d[3 * i], diy = d[3 * i + 1], diz = d[3 * i + 2];
-            const T djx = d[3 * j], djy = d[3 * j + 1], djz = d[3 * j + 2];
-            // core i - shell j, shell i - core j, shell i - shell j
-            const T csx = vx + djx, csy = vy + djy, csz = vz + djz;
-            const T scx = vx - dix, scy = vy - diy, scz = vz - diz;
-            const T ssx = csx - dix, ssy = csy - diy, ssz = csz - diz;
-            T kcs, gcs, ksc, gsc, kss, gss;
-            pair_kernel<T>(std::sqrt(csx * csx + csy * csy + csz * csz), alpha, method, beta, coulomb, taper, kcs, gcs);
-            pair_kernel<T>(std::sqrt(scx * scx + scy * scy + scz * scz), alpha, method, beta, coulomb, taper, ksc, gsc);
-            pair_kernel<T>(std::sqrt(ssx * ssx + ssy * ssy + ssz * ssz), alpha, method, beta, coulomb, taper, kss, gss);
-            const T kcc = kcc_all[p];
-            const T qci = qc[i], qcj = qc[j], qsi = qs[i], qsj = qs[j];
-            pc[i] += kcc * qcj + kcs * qsj;
-            pc[j] += kcc * qci + ksc * qsi;
-            ps[i] += ksc * qcj + kss * qsj;
-            ps[j] += kcs * qci + kss * qsi;
-            const T wcs = qci * qsj * gcs, wsc = qsi * qcj * gsc, wss = qsi * qsj * gss;
-            const T fx = wcs * csx + wss * ssx, fy = wcs * csy + wss * ssy, fz = wcs * csz + wss * ssz;
-            const T hx = wsc * scx + wss * ssx, hy = wsc * scy + wss * ssy, hz = wsc * scz + wss * ssz;
-            g[3 * j] += fx;
-            g[3 * j + 1] += fy;
-            g[3 * j + 2] += fz;
-            g[3 * i] -= hx;
-            g[3 * i + 1] -= hy;
-            g[3 * i + 2] -= hz;
+            pair_site_potentials_apply<T>(vec, kcc_all, a, ei, ej, p, qc, qs, d, method, beta, coulomb, taper, cutoff,
+                                          pc, ps, g, PlainAdd());
         }
     });
     for (const auto& buffer : partial) {
@@ -134,13 +88,7 @@ void kernel_derivatives_impl(const T* vec, const T* a, const int64_t* ei, const 
                              int method, T beta, T coulomb, T cutoff, T* k, T* ka, T* kb) {
     parallel_chunks(n_pairs, worker_count(n_pairs, 20000), [&](int, int64_t begin, int64_t end) {
         for (int64_t p = begin; p < end; ++p) {
-            const T x = vec[3 * p], y = vec[3 * p + 1], z = vec[3 * p + 2];
-            const T r = std::sqrt(x * x + y * y + z * z);
-            if (cutoff > 0 && !(r < cutoff)) {
-                k[p] = ka[p] = kb[p] = T(0);
-                continue;
-            }
-            pair_kernel_second<T>(r, screening<T>(a[ei[p]], a[ej[p]]), method, beta, coulomb, k[p], ka[p], kb[p]);
+            pair_kernel_derivatives<T>(vec, a, ei, ej, p, method, beta, coulomb, cutoff, k[p], ka[p], kb[p]);
         }
     });
 }
@@ -153,10 +101,9 @@ void pair_hessian_impl(const T* vec, const T* k, const T* ka, const T* kb, const
     parallel_chunks(n_pairs, threads, [&](int t, int64_t begin, int64_t end) {
         T* oq = t == 0 ? yq : partial[t - 1].data();
         T* od = t == 0 ? yd : partial[t - 1].data() + n;
-        auto add = [](T* target, T value) { *target += value; };
         for (int64_t p = begin; p < end; ++p) {
             if (k[p] == T(0) && ka[p] == T(0)) continue;
-            pair_hessian_apply<T>(vec, k[p], ka[p], kb[p], p, ei[p], ej[p], q, qs, xq, xd, oq, od, add);
+            pair_hessian_apply<T>(vec, k[p], ka[p], kb[p], p, ei[p], ej[p], q, qs, xq, xd, oq, od, PlainAdd());
         }
     });
     for (const auto& buffer : partial) {

@@ -38,4 +38,13 @@ void parallel_chunks(int64_t n, int threads, const F& fn) {
     }
 }
 
+// The `add` of the shared per-pair and per-site functions (include/): plain, since every CPU
+// thread accumulates into buffers of its own.
+struct PlainAdd {
+    template <typename T>
+    void operator()(T* target, T value) const {
+        *target += value;
+    }
+};
+
 }  // namespace openmm_pqeq

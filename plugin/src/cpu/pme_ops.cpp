@@ -29,25 +29,6 @@ void check_pme(const at::Tensor& positions, const at::Tensor& frac, at::IntArray
 
 namespace {
 
-// Stencil of one site: mesh indices along each axis and weights (and derivatives by u).
-template <typename T>
-struct Stencil {
-    int64_t index[3][MAX_SPLINE_ORDER];
-    T w[3][MAX_SPLINE_ORDER];
-    T dw[3][MAX_SPLINE_ORDER];
-};
-
-template <typename T>
-inline void make_stencil(const T* r, const T* frac, const int64_t* shape, int order, bool derivatives, Stencil<T>& s) {
-    for (int axis = 0; axis < 3; ++axis) {
-        const T u = r[0] * frac[axis] + r[1] * frac[3 + axis] + r[2] * frac[6 + axis];
-        const T floor_u = std::floor(u);
-        bspline_weights<T>(u - floor_u, order, s.w[axis], derivatives ? s.dw[axis] : nullptr);
-        const int64_t base = static_cast<int64_t>(floor_u);
-        for (int j = 0; j < order; ++j) s.index[axis][j] = wrap_index(base - j, shape[axis]);
-    }
-}
-
 template <typename T>
 void spread_impl(const T* pos, const T* q, const T* mu, int64_t n, const T* frac, const int64_t* shape, int order,
                  T* mesh) {
@@ -56,39 +37,7 @@ void spread_impl(const T* pos, const T* q, const T* mu, int64_t n, const T* frac
     std::vector<std::vector<T>> partial(threads > 1 ? threads - 1 : 0, std::vector<T>(size, T(0)));
     parallel_chunks(n, threads, [&](int t, int64_t begin, int64_t end) {
         T* out = t == 0 ? mesh : partial[t - 1].data();
-        Stencil<T> s;
-        for (int64_t a = begin; a < end; ++a) {
-            const T qa = q[a];
-            if (mu == nullptr) {
-                if (qa == T(0)) continue;
-                make_stencil<T>(pos + 3 * a, frac, shape, order, false, s);
-                for (int x = 0; x < order; ++x) {
-                    const T wx = qa * s.w[0][x];
-                    const int64_t ox = s.index[0][x] * shape[1];
-                    for (int y = 0; y < order; ++y) {
-                        const T wxy = wx * s.w[1][y];
-                        const int64_t oxy = (ox + s.index[1][y]) * shape[2];
-                        for (int z = 0; z < order; ++z) out[oxy + s.index[2][z]] += wxy * s.w[2][z];
-                    }
-                }
-                continue;
-            }
-            // point dipole: mu . grad W = sum_axis (mu . frac[:, axis]) dW/du_axis
-            const T* m = mu + 3 * a;
-            T mu_u[3];
-            for (int axis = 0; axis < 3; ++axis) mu_u[axis] = m[0] * frac[axis] + m[1] * frac[3 + axis] + m[2] * frac[6 + axis];
-            make_stencil<T>(pos + 3 * a, frac, shape, order, true, s);
-            for (int x = 0; x < order; ++x) {
-                const int64_t ox = s.index[0][x] * shape[1];
-                for (int y = 0; y < order; ++y) {
-                    const int64_t oxy = (ox + s.index[1][y]) * shape[2];
-                    const T wxy = s.w[0][x] * s.w[1][y];
-                    const T c0 = qa * wxy + mu_u[0] * s.dw[0][x] * s.w[1][y] + mu_u[1] * s.w[0][x] * s.dw[1][y];
-                    const T c1 = mu_u[2] * wxy;
-                    for (int z = 0; z < order; ++z) out[oxy + s.index[2][z]] += c0 * s.w[2][z] + c1 * s.dw[2][z];
-                }
-            }
-        }
+        for (int64_t a = begin; a < end; ++a) pme_spread_site<T>(pos, q, mu, a, frac, shape, order, out, PlainAdd());
     });
     for (const auto& buffer : partial) {
         for (int64_t m = 0; m < size; ++m) mesh[m] += buffer[m];
@@ -99,34 +48,7 @@ template <typename T>
 void gather_impl(const T* pos, const T* mesh, int64_t n, const T* frac, const int64_t* shape, int order, T* values,
                  T* grad) {
     parallel_chunks(n, worker_count(n * order * order * order, 200000), [&](int, int64_t begin, int64_t end) {
-        Stencil<T> s;
-        for (int64_t a = begin; a < end; ++a) {
-            make_stencil<T>(pos + 3 * a, frac, shape, order, grad != nullptr, s);
-            T v = T(0), gu0 = T(0), gu1 = T(0), gu2 = T(0);
-            for (int x = 0; x < order; ++x) {
-                const int64_t ox = s.index[0][x] * shape[1];
-                for (int y = 0; y < order; ++y) {
-                    const int64_t oxy = (ox + s.index[1][y]) * shape[2];
-                    T row = T(0), drow = T(0);
-                    for (int z = 0; z < order; ++z) {
-                        const T m = mesh[oxy + s.index[2][z]];
-                        row += s.w[2][z] * m;
-                        if (grad != nullptr) drow += s.dw[2][z] * m;
-                    }
-                    v += s.w[0][x] * s.w[1][y] * row;
-                    if (grad != nullptr) {
-                        gu0 += s.dw[0][x] * s.w[1][y] * row;
-                        gu1 += s.w[0][x] * s.dw[1][y] * row;
-                        gu2 += s.w[0][x] * s.w[1][y] * drow;
-                    }
-                }
-            }
-            values[a] = v;
-            if (grad != nullptr) {
-                // d/dr_c = sum_i d/du_i * du_i/dr_c, du_i/dr_c = frac[c][i]
-                for (int c = 0; c < 3; ++c) grad[3 * a + c] = gu0 * frac[3 * c] + gu1 * frac[3 * c + 1] + gu2 * frac[3 * c + 2];
-            }
-        }
+        for (int64_t a = begin; a < end; ++a) pme_gather_site<T>(pos, mesh, a, frac, shape, order, values, grad);
     });
 }
 

@@ -1,4 +1,6 @@
-// CUDA kernels of the PQEq operators: one thread per pair (or site), atomics for the sums.
+// CUDA kernels of the PQEq operators: one thread per pair (or site), atomics for the sums.  The
+// per-pair and per-site bodies are the ones the CPU operators call (include/pqeq_kernel_math.h,
+// include/pqeq_bspline.h); only the loop and the atomic add are CUDA's.
 #include "../../include/pqeq_bspline.h"
 #include "../../include/pqeq_kernel_math.h"
 #include "launchers.h"
@@ -15,19 +17,16 @@ inline unsigned int blocks_for(int64_t n) {
 }
 
 template <typename T>
+struct AtomicAdd {
+    __device__ void operator()(T* target, T value) const { atomicAdd(target, value); }
+};
+
+template <typename T>
 __global__ void core_kernel_k(const T* vec, const T* a, const int64_t* ei, const int64_t* ej, int64_t n_pairs,
                               int method, T beta, T coulomb, T taper, T cutoff, T* out) {
     const int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (p >= n_pairs) return;
-    const T x = vec[3 * p], y = vec[3 * p + 1], z = vec[3 * p + 2];
-    const T r = sqrt(x * x + y * y + z * z);
-    if (cutoff > 0 && !(r < cutoff)) {
-        out[p] = T(0);
-        return;
-    }
-    T k, dk;
-    pair_kernel<T>(r, screening<T>(a[ei[p]], a[ej[p]]), method, beta, coulomb, taper, k, dk);
-    out[p] = k;
+    out[p] = pair_core_kernel<T>(vec, a, ei, ej, p, method, beta, coulomb, taper, cutoff);
 }
 
 template <typename T>
@@ -35,13 +34,7 @@ __global__ void pair_matvec_k(const T* kernel, const int64_t* ei, const int64_t*
                               int64_t c, T* y) {
     const int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (p >= n_pairs) return;
-    const T k = kernel[p];
-    if (k == T(0)) return;
-    const int64_t i = ei[p], j = ej[p];
-    for (int64_t ch = 0; ch < c; ++ch) {
-        atomicAdd(y + i * c + ch, k * x[j * c + ch]);
-        atomicAdd(y + j * c + ch, k * x[i * c + ch]);
-    }
+    pair_matvec_apply<T>(kernel[p], ei[p], ej[p], x, c, y, AtomicAdd<T>());
 }
 
 template <typename T>
@@ -50,35 +43,8 @@ __global__ void site_potentials_k(const T* vec, const T* kcc_all, const T* a, co
                                   T taper, T cutoff, T* pc, T* ps, T* g) {
     const int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (p >= n_pairs) return;
-    const T vx = vec[3 * p], vy = vec[3 * p + 1], vz = vec[3 * p + 2];
-    if (cutoff > 0) {
-        const T r = sqrt(vx * vx + vy * vy + vz * vz);
-        if (!(r < cutoff)) return;
-    }
-    const int64_t i = ei[p], j = ej[p];
-    const T alpha = screening<T>(a[i], a[j]);
-    const T dix = d[3 * i], diy = d[3 * i + 1], diz = d[3 * i + 2];
-    const T djx = d[3 * j], djy = d[3 * j + 1], djz = d[3 * j + 2];
-    const T csx = vx + djx, csy = vy + djy, csz = vz + djz;
-    const T scx = vx - dix, scy = vy - diy, scz = vz - diz;
-    const T ssx = csx - dix, ssy = csy - diy, ssz = csz - diz;
-    T kcs, gcs, ksc, gsc, kss, gss;
-    pair_kernel<T>(sqrt(csx * csx + csy * csy + csz * csz), alpha, method, beta, coulomb, taper, kcs, gcs);
-    pair_kernel<T>(sqrt(scx * scx + scy * scy + scz * scz), alpha, method, beta, coulomb, taper, ksc, gsc);
-    pair_kernel<T>(sqrt(ssx * ssx + ssy * ssy + ssz * ssz), alpha, method, beta, coulomb, taper, kss, gss);
-    const T kcc = kcc_all[p];
-    const T qci = qc[i], qcj = qc[j], qsi = qs[i], qsj = qs[j];
-    atomicAdd(pc + i, kcc * qcj + kcs * qsj);
-    atomicAdd(pc + j, kcc * qci + ksc * qsi);
-    atomicAdd(ps + i, ksc * qcj + kss * qsj);
-    atomicAdd(ps + j, kcs * qci + kss * qsi);
-    const T wcs = qci * qsj * gcs, wsc = qsi * qcj * gsc, wss = qsi * qsj * gss;
-    atomicAdd(g + 3 * j, wcs * csx + wss * ssx);
-    atomicAdd(g + 3 * j + 1, wcs * csy + wss * ssy);
-    atomicAdd(g + 3 * j + 2, wcs * csz + wss * ssz);
-    atomicAdd(g + 3 * i, -(wsc * scx + wss * ssx));
-    atomicAdd(g + 3 * i + 1, -(wsc * scy + wss * ssy));
-    atomicAdd(g + 3 * i + 2, -(wsc * scz + wss * ssz));
+    pair_site_potentials_apply<T>(vec, kcc_all, a, ei, ej, p, qc, qs, d, method, beta, coulomb, taper, cutoff, pc, ps,
+                                  g, AtomicAdd<T>());
 }
 
 template <typename T>
@@ -86,19 +52,8 @@ __global__ void kernel_derivatives_k(const T* vec, const T* a, const int64_t* ei
                                      int method, T beta, T coulomb, T cutoff, T* k, T* ka, T* kb) {
     const int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (p >= n_pairs) return;
-    const T x = vec[3 * p], y = vec[3 * p + 1], z = vec[3 * p + 2];
-    const T r = sqrt(x * x + y * y + z * z);
-    if (cutoff > 0 && !(r < cutoff)) {
-        k[p] = ka[p] = kb[p] = T(0);
-        return;
-    }
-    pair_kernel_second<T>(r, screening<T>(a[ei[p]], a[ej[p]]), method, beta, coulomb, k[p], ka[p], kb[p]);
+    pair_kernel_derivatives<T>(vec, a, ei, ej, p, method, beta, coulomb, cutoff, k[p], ka[p], kb[p]);
 }
-
-template <typename T>
-struct AtomicAdd {
-    __device__ void operator()(T* target, T value) const { atomicAdd(target, value); }
-};
 
 template <typename T>
 __global__ void pair_hessian_k(const T* vec, const T* k, const T* ka, const T* kb, const int64_t* ei, const int64_t* ej,
@@ -121,42 +76,12 @@ __global__ void pair_energy_k(const T* vec, const T* a, const int64_t* ei, const
 }
 
 template <typename T>
-__device__ void site_stencil(const T* r, const T* frac, const int64_t* shape, int order, bool derivatives,
-                             int64_t index[3][MAX_SPLINE_ORDER], T w[3][MAX_SPLINE_ORDER], T dw[3][MAX_SPLINE_ORDER]) {
-    for (int axis = 0; axis < 3; ++axis) {
-        const T u = r[0] * frac[axis] + r[1] * frac[3 + axis] + r[2] * frac[6 + axis];
-        const T floor_u = floor(u);
-        bspline_weights<T>(u - floor_u, order, w[axis], derivatives ? dw[axis] : nullptr);
-        const int64_t base = static_cast<int64_t>(floor_u);
-        for (int j = 0; j < order; ++j) index[axis][j] = wrap_index(base - j, shape[axis]);
-    }
-}
-
-template <typename T>
 __global__ void pme_spread_k(const T* pos, const T* q, const T* mu, int64_t n, const T* frac, int64_t k0, int64_t k1,
                              int64_t k2, int order, T* mesh) {
     const int64_t a = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-    if (a >= n || (mu == nullptr && q[a] == T(0))) return;
+    if (a >= n) return;
     const int64_t shape[3] = {k0, k1, k2};
-    int64_t index[3][MAX_SPLINE_ORDER];
-    T w[3][MAX_SPLINE_ORDER], dw[3][MAX_SPLINE_ORDER];
-    site_stencil<T>(pos + 3 * a, frac, shape, order, mu != nullptr, index, w, dw);
-    T mu_u[3] = {T(0), T(0), T(0)};
-    if (mu != nullptr)
-        for (int axis = 0; axis < 3; ++axis)
-            mu_u[axis] = mu[3 * a] * frac[axis] + mu[3 * a + 1] * frac[3 + axis] + mu[3 * a + 2] * frac[6 + axis];
-    for (int x = 0; x < order; ++x)
-        for (int y = 0; y < order; ++y) {
-            const T wxy = w[0][x] * w[1][y];
-            T c0 = q[a] * wxy, c1 = T(0);
-            if (mu != nullptr) {
-                c0 += mu_u[0] * dw[0][x] * w[1][y] + mu_u[1] * w[0][x] * dw[1][y];
-                c1 = mu_u[2] * wxy;
-            }
-            const int64_t oxy = (index[0][x] * k1 + index[1][y]) * k2;
-            for (int z = 0; z < order; ++z)
-                atomicAdd(mesh + oxy + index[2][z], c0 * w[2][z] + (mu != nullptr ? c1 * dw[2][z] : T(0)));
-        }
+    pme_spread_site<T>(pos, q, mu, a, frac, shape, order, mesh, AtomicAdd<T>());
 }
 
 template <typename T>
@@ -165,29 +90,7 @@ __global__ void pme_gather_k(const T* pos, const T* mesh, int64_t n, const T* fr
     const int64_t a = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (a >= n) return;
     const int64_t shape[3] = {k0, k1, k2};
-    int64_t index[3][MAX_SPLINE_ORDER];
-    T w[3][MAX_SPLINE_ORDER], dw[3][MAX_SPLINE_ORDER];
-    site_stencil<T>(pos + 3 * a, frac, shape, order, grad != nullptr, index, w, dw);
-    T v = T(0), g0 = T(0), g1 = T(0), g2 = T(0);
-    for (int x = 0; x < order; ++x)
-        for (int y = 0; y < order; ++y) {
-            const int64_t oxy = (index[0][x] * k1 + index[1][y]) * k2;
-            T row = T(0), drow = T(0);
-            for (int z = 0; z < order; ++z) {
-                const T m = mesh[oxy + index[2][z]];
-                row += w[2][z] * m;
-                if (grad != nullptr) drow += dw[2][z] * m;
-            }
-            v += w[0][x] * w[1][y] * row;
-            if (grad != nullptr) {
-                g0 += dw[0][x] * w[1][y] * row;
-                g1 += w[0][x] * dw[1][y] * row;
-                g2 += w[0][x] * w[1][y] * drow;
-            }
-        }
-    values[a] = v;
-    if (grad != nullptr)
-        for (int c = 0; c < 3; ++c) grad[3 * a + c] = g0 * frac[3 * c] + g1 * frac[3 * c + 1] + g2 * frac[3 * c + 2];
+    pme_gather_site<T>(pos, mesh, a, frac, shape, order, values, grad);
 }
 
 }  // namespace
