@@ -34,6 +34,7 @@ import torch
 
 from .elements import MAX_Z, SYMBOLS, atomic_number
 
+#: Metadata key of the training range in a model file.
 METADATA_KEY = "training_range"
 #: Largest shell displacement accepted (Å); see the module docstring.
 MAX_SHELL_DISPLACEMENT_A = 0.5
