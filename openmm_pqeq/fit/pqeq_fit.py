@@ -18,6 +18,10 @@ Charge constraints (``charge_constraint``): one total charge per structure, or o
 per molecule (molecules by the distance rule of :mod:`openmm_pqeq.charge_constraint`), for the
 solve, the polarizability, the field energies and forces alike.
 
+With ``charge_transfer: split`` the fitted set is a split-charge model
+(:mod:`openmm_pqeq.electrostatics.splitcharge`): bond hardnesses per element pair
+(``trainable: {kappa: all}``) are fitted alongside χ, J, R, K_s, and the set records its model.
+
 Loss = Σ_k w_k · mean_k(((pred − ref) / s_k)²) + ρ Σ θ² over the training structures, with
 weights w_k, scales s_k and a small pull ρ of the raw parameters θ toward the tables.  The
 split is by structure family (distorted copies go with their parent), seeded; the test
@@ -42,6 +46,7 @@ import torch
 from ..electrostatics import PQEq
 from ..electrostatics.implicit import analytic_polarizability, electrostatic_potential, linear_response
 from ..electrostatics.parameters import element_parameters
+from ..electrostatics.splitcharge import split_polarizability, transfer_charges
 from ..elements import SYMBOLS
 from ..units import BOHR_TO_ANGSTROM, E_ANGSTROM_TO_DEBYE
 
@@ -85,6 +90,10 @@ class FitConfig:
     #: Output: the refined set (JSON), its name, and a metrics file next to it.
     output: str = "runs/pqeq_fit/pqeq-refined.json"
     name: str = "pqeq-refined"
+    #: Charge-transfer model of the fitted set: "global" or "split" (bond hardnesses, free with
+    #: trainable {kappa: all}), and the split-charge options (openmm_pqeq.electrostatics.splitcharge).
+    charge_transfer: str = "global"
+    transfer: Dict[str, Any] = field(default_factory=dict)
     #: PQEq solver tolerances (physical mode).
     charge_tolerance: float = 1e-8
     shell_tolerance: float = 1e-7
@@ -109,6 +118,8 @@ class FitConfig:
         from ..charge_constraint import ChargeConstraint
 
         ChargeConstraint.from_dict(config.charge_constraint)
+        if config.charge_transfer not in ("global", "split"):
+            raise ValueError(f"charge_transfer is {config.charge_transfer!r}; options are 'global', 'split'")
         if config.optimizer not in ("adam", "lbfgs"):
             raise ValueError(f"optimizer is {config.optimizer!r}; options are 'adam', 'lbfgs'")
         if not 0 <= config.test_fraction < 1:
@@ -209,11 +220,27 @@ def split(structures: Sequence[Structure], test_fraction: float, seed: int,
 
 
 def build_pqeq(elements: Sequence[Union[str, int]], params: str = "reaxnet", trainable: Optional[dict] = None,
-               charge_tolerance: float = 1e-8, shell_tolerance: float = 1e-7) -> PQEq:
+               charge_tolerance: float = 1e-8, shell_tolerance: float = 1e-7, charge_transfer: str = "global",
+               transfer: Optional[dict] = None) -> PQEq:
     """A physical-mode PQEq for isolated structures with (optionally) freed parameters."""
     return PQEq(sorted({int(z) for z in elements}), params=params, mode="physical", trainable=trainable,
                 charge_tolerance=charge_tolerance, shell_tolerance=shell_tolerance, on_failure="warn",
-                predictor_order=0, max_iterations=500)
+                predictor_order=0, max_iterations=500, charge_transfer=charge_transfer,
+                transfer=(transfer or None) if charge_transfer == "split" else None)
+
+
+def free_parameters(pqeq: PQEq) -> List[torch.nn.Parameter]:
+    """The raw parameters a fit moves: per-element χ, J, R, K_s and per-pair bond hardnesses."""
+    return list(pqeq.trainable_parameters.parameters()) + list(pqeq.transfer.parameters())
+
+
+def _polarizability(pqeq: PQEq, s: Structure, out: Dict[str, torch.Tensor], p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """α (3, 3) Å³ of the split-charge model at the (implicit) solution ``out``."""
+    q, d = out["charges"], out["shell_displacements"]
+    bonds = out["bonds"]
+    q_ref = (q - transfer_charges(out["split_charges"], bonds[0], bonds[1], q.shape[0])).detach()
+    return split_polarizability(pqeq, s.positions, s.numbers, out["split_variables"], d, q_ref, p, bonds[0], bonds[1],
+                                out["bond_shifts"])
 
 
 def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[str, torch.Tensor]:
@@ -228,7 +255,13 @@ def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[
     result: Dict[str, torch.Tensor] = {"dipole": out["dipole"]}
     converged = bool(out["converged"])
     n_groups = 1 if s.groups is None else int(s.groups.max()) + 1
-    if "apt" in targets and s.apt is not None:
+    if pqeq.charge_transfer == "split":
+        if "apt" in targets and s.apt is not None:
+            raise NotImplementedError("atomic polar tensors of the split-charge model are not implemented; "
+                                      "drop the 'apt' target (weight 0) for charge_transfer 'split'")
+        if "polarizability" in targets:
+            result["polarizability"] = _polarizability(pqeq, s, out, p)
+    elif "apt" in targets and s.apt is not None:
         # α and the APTs share one Hessian and one constrained solve
         result["polarizability"], result["apt"] = linear_response(pqeq, s.positions, q, d, p, s.groups, n_groups)
     elif "polarizability" in targets:
@@ -404,6 +437,18 @@ def refined_table(pqeq: PQEq, start: str) -> Dict[str, Dict[str, Any]]:
     return base
 
 
+def charge_transfer_record(pqeq: PQEq) -> Dict[str, Any]:
+    """The set's charge-transfer model: ``{"model": "global"}``, or ``"split"`` with its options and
+    the bond hardness (eV/e²) of every element pair, fitted ones included."""
+    if pqeq.charge_transfer != "split":
+        return {"model": "global"}
+    options = dict(pqeq.transfer.options)
+    hardness = dict(options.get("hardness") or {})
+    hardness.update(pqeq.transfer.values())
+    options["hardness"] = hardness
+    return {"model": "split", **options}
+
+
 def _relative(path: str) -> str:
     import os
 
@@ -435,8 +480,9 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
     train = [structures[k] for k in parts["train"]]
     test = [structures[k] for k in parts["test"]]
     elements = sorted({int(z) for s in structures for z in s.numbers.tolist()})
-    pqeq = build_pqeq(elements, config.start, config.trainable, config.charge_tolerance, config.shell_tolerance)
-    params = list(pqeq.trainable_parameters.parameters())
+    pqeq = build_pqeq(elements, config.start, config.trainable, config.charge_tolerance, config.shell_tolerance,
+                      config.charge_transfer, config.transfer)
+    params = free_parameters(pqeq)
     if not params:
         raise ValueError("no PQEq parameter is free: list elements under `trainable`")
     log(f"fit-pqeq: {len(train)} training and {len(test)} test structures from {config.data}; "
@@ -515,19 +561,22 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
         "name": config.name,
         "citation": (f"{config.start} set refined against PBE/def2-SVPD response data ("
                      + ", ".join(k.replace("_", " ") for k in TARGETS if config.weights.get(k, 0.0) > 0)
-                     + f") of {Path(config.data).name} with openmm-pqeq fit-pqeq"),
+                     + f") of {Path(config.data).name} with openmm-pqeq fit-pqeq"
+                     + (", split-charge transfer" if config.charge_transfer == "split" else "")),
         "provenance": {"config": _relative_paths(config.to_dict()), "start": config.start,
                        "data": _relative(config.data), "data_sha256": _sha256(config.data),
                        "command": "openmm-pqeq fit-pqeq CONFIG",
                        "charge_constraint": config.charge_constraint,
                        "n_train": len(train), "n_test": len(test),
                        "test_structures": [s.name for s in test],
-                       "free": {k: [SYMBOLS[z] for z in v] for k, v in pqeq.trainable_parameters.spec.items()},
+                       "free": {**{k: [SYMBOLS[z] for z in v] for k, v in pqeq.trainable_parameters.spec.items()},
+                                "kappa": list(pqeq.transfer.pairs)},
                        "bounds": pqeq.trainable_parameters.bounds,
                        "fit_wall_s": round(time.perf_counter() - start_time, 1),
                        "final_loss": best[0], "rejected_steps": rejected},
         "metrics": {"tabulated": before, "refined": after},
         "history": history,
+        "charge_transfer": charge_transfer_record(pqeq),
         "elements": elements_table,
     }
     path = Path(config.output)
