@@ -2,7 +2,7 @@
 
 In PQEq as published, charge flows freely between any two atoms under one total-charge
 constraint; only the atoms' hardness J holds it back.  Extended systems then over-polarize,
-and the error grows with their size (docs/FIELD_PHYSICS.md §1).  Split-charge equilibration
+and the error grows with their size.  Split-charge equilibration
 (Nistor, Pollet, Müser, J. Chem. Phys. 125, 094108 (2006)) lets charge move only along
 *bonds*: pairs of atoms within a transfer cutoff, each with a bond hardness.
 
