@@ -34,6 +34,7 @@ import copy
 import dataclasses
 import json
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -59,8 +60,8 @@ TARGETS = ("dipole", "polarizability", "field_energy", "esp", "apt")
 class FitConfig:
     """Configuration of ``openmm-pqeq fit-pqeq`` (YAML keys = field names)."""
 
-    #: Response data file (extxyz from ``openmm-pqeq label-response``).
-    data: str = "examples/data/response_pbe.extxyz"
+    #: Response data file (extxyz from ``openmm-pqeq label-response``), or a list of files.
+    data: Union[str, List[str]] = "examples/data/response_pbe.extxyz"
     #: Tabulated parameter set to start from (the refined set is this set with the fitted entries replaced).
     start: str = "reaxnet"
     #: Which parameters of which elements are free (see openmm_pqeq.electrostatics.trainable), with bounds.
@@ -125,10 +126,10 @@ class FitConfig:
         if not 0 <= config.test_fraction < 1:
             raise ValueError(f"test_fraction must be in [0, 1), got {config.test_fraction}")
         if base_dir is not None:
-            for key in ("data", "output"):
-                path = Path(getattr(config, key))
-                if not path.is_absolute():
-                    setattr(config, key, str(Path(base_dir) / path))
+            config.output = str(Path(base_dir) / config.output) if not Path(config.output).is_absolute() \
+                else config.output
+            files = [str(Path(base_dir) / f) if not Path(f).is_absolute() else str(f) for f in data_files(config)]
+            config.data = files if isinstance(config.data, list) else files[0]
         return config
 
     @classmethod
@@ -164,6 +165,13 @@ class Structure:
     family: str = ""
     #: structure kind of the response set ("monomer", "gas", "liquid", "g2", ...; "" when unknown)
     kind: str = ""
+    #: fixed split of the structure ("train" or "test", the organic set), "" for the seeded family split
+    split: str = ""
+
+
+def data_files(config: "FitConfig") -> List[str]:
+    """The response files of a configuration (``data`` is one path or a list)."""
+    return [str(f) for f in config.data] if isinstance(config.data, (list, tuple)) else [str(config.data)]
 
 
 def atomic_polar_tensors(field_forces: torch.Tensor, field_step: float) -> torch.Tensor:
@@ -200,6 +208,7 @@ def load_structures(path: Union[str, Path], charge_constraint: Optional[Dict[str
             esp_points=t(info.get("esp_points", np.zeros((0, 3)))), esp_values=t(info.get("esp_values", np.zeros(0))),
             groups=None if groups is None else torch.as_tensor(groups, dtype=torch.long), apt=apt,
             family=str(info.get("family", name)), kind=str(info.get("kind", "")),
+            split=str(info.get("split", "")),
         ))
     return out
 
@@ -213,6 +222,8 @@ def split(structures: Sequence[Structure], test_fraction: float, seed: int,
     class _Frame:
         def __init__(self, s):
             self.info = {"family": s.family or s.name, "name": s.name}
+            if s.split:
+                self.info["split"] = s.split
 
     parts = split_families([_Frame(s) for s in structures], test_fraction=test_fraction, seed=seed)
     forced = [k for k in parts["train"] if (structures[k].family or structures[k].name) in set(test_families)]
@@ -459,7 +470,9 @@ def _relative(path: str) -> str:
 
 
 def _relative_paths(values: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: (_relative(v) if k in ("data", "output") else v) for k, v in values.items()}
+    out = {k: (_relative(v) if k == "output" else v) for k, v in values.items()}
+    out["data"] = [_relative(v) for v in values["data"]] if isinstance(values["data"], list) else _relative(values["data"])
+    return out
 
 
 def _sha256(path: str) -> str:
@@ -469,13 +482,20 @@ def _sha256(path: str) -> str:
         return hashlib.sha256(handle.read()).hexdigest()
 
 
-def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
+def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = False,
+        max_minutes: Optional[float] = None) -> Optional[Dict[str, Any]]:
     """Run a fit; write the refined set (JSON with provenance and metrics) to ``config.output``.
+
+    After every epoch the state (raw parameters, optimizer, history, best) is saved to
+    ``config.output + ".checkpoint.pt"``; ``resume`` continues from it.  ``max_minutes`` stops
+    after that much wall time (at an epoch boundary, checkpoint saved) and returns None, so a long
+    fit can run in chunks.
 
     Returns the result dict (also written): ``set`` (name, citation, provenance, elements) and
     ``metrics`` {"tabulated": {split: ...}, "refined": {split: ...}}."""
     torch.manual_seed(config.seed)
-    structures = load_structures(config.data, config.charge_constraint)
+    files = data_files(config)
+    structures = [s for path in files for s in load_structures(path, config.charge_constraint)]
     parts = split(structures, config.test_fraction, config.split_seed, config.test_families)
     train = [structures[k] for k in parts["train"]]
     test = [structures[k] for k in parts["test"]]
@@ -485,9 +505,15 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
     params = free_parameters(pqeq)
     if not params:
         raise ValueError("no PQEq parameter is free: list elements under `trainable`")
-    log(f"fit-pqeq: {len(train)} training and {len(test)} test structures from {config.data}; "
+    log(f"fit-pqeq: {len(train)} training and {len(test)} test structures from {', '.join(files)}; "
         f"{sum(p.numel() for p in params)} free parameters, start {config.start!r}")
-    before = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
+    checkpoint_path = Path(str(config.output) + ".checkpoint.pt")
+    checkpoint = torch.load(checkpoint_path, weights_only=False) if resume and checkpoint_path.exists() else None
+    if checkpoint is not None:
+        before = checkpoint["before"]
+        log(f"resuming from {checkpoint_path} after epoch {checkpoint['epoch']}")
+    else:
+        before = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
     log("tabulated: " + json.dumps(before))
 
     def closure_value():
@@ -503,12 +529,23 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
     history = []
     rejected = 0
     best = (float("inf"), [p.detach().clone() for p in params])
-    bar = range(config.epochs)
+    first_epoch = 0
+    elapsed = 0.0
+    if checkpoint is not None:
+        with torch.no_grad():
+            for p, value in zip(params, checkpoint["raw"]):
+                p.copy_(value)
+        optimizer.param_groups[0]["lr"] = checkpoint["lr"]
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        history, rejected, best = checkpoint["history"], checkpoint["rejected"], checkpoint["best"]
+        first_epoch, elapsed = checkpoint["epoch"] + 1, checkpoint["elapsed_s"]
+    bar = range(first_epoch, config.epochs)
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(bar, desc="fit-pqeq", unit="epoch")
-    start_time = time.perf_counter()
+        bar = tqdm(bar, desc="fit-pqeq", unit="epoch", initial=first_epoch, total=config.epochs)
+    start_time = time.perf_counter() - elapsed
+    chunk_start = time.perf_counter()
     for epoch in bar:
         record: Dict[str, float] = {}
 
@@ -549,6 +586,16 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
         history.append({"epoch": epoch, "accepted": ok, **record})
         if progress:
             bar.set_postfix(loss=f"{record['total']:.4g}")  # type: ignore[attr-defined]
+        state = {"epoch": epoch, "raw": [p.detach().clone() for p in params], "optimizer": optimizer.state_dict(),
+                 "lr": optimizer.param_groups[0]["lr"], "history": history, "rejected": rejected, "best": best,
+                 "before": before, "elapsed_s": time.perf_counter() - start_time}
+        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(state, str(checkpoint_path) + ".tmp")
+        os.replace(str(checkpoint_path) + ".tmp", checkpoint_path)
+        if max_minutes is not None and epoch + 1 < config.epochs and \
+                time.perf_counter() - chunk_start > 60.0 * max_minutes:
+            log(f"stopping after epoch {epoch} (--max-minutes {max_minutes}); continue with --resume")
+            return None
     if config.keep_best:
         with torch.no_grad():
             for p, value in zip(params, best[1]):
@@ -561,10 +608,11 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
         "name": config.name,
         "citation": (f"{config.start} set refined against PBE/def2-SVPD response data ("
                      + ", ".join(k.replace("_", " ") for k in TARGETS if config.weights.get(k, 0.0) > 0)
-                     + f") of {Path(config.data).name} with openmm-pqeq fit-pqeq"
+                     + f") of {', '.join(Path(f).name for f in files)} with openmm-pqeq fit-pqeq"
                      + (", split-charge transfer" if config.charge_transfer == "split" else "")),
         "provenance": {"config": _relative_paths(config.to_dict()), "start": config.start,
-                       "data": _relative(config.data), "data_sha256": _sha256(config.data),
+                       "data": [_relative(f) for f in files] if len(files) > 1 else _relative(files[0]),
+                       "data_sha256": {_relative(f): _sha256(f) for f in files} if len(files) > 1 else _sha256(files[0]),
                        "command": "openmm-pqeq fit-pqeq CONFIG",
                        "charge_constraint": config.charge_constraint,
                        "n_train": len(train), "n_test": len(test),
@@ -581,5 +629,6 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
     }
     path = Path(config.output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    path.with_name(path.name + ".tmp").write_text(json.dumps(result, indent=1))
+    os.replace(path.with_name(path.name + ".tmp"), path)
     return result
