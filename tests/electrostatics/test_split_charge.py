@@ -325,7 +325,7 @@ def test_compiled_operators_and_pytorch_fallback_agree():
         x = pos.clone().requires_grad_(True)
         out = _split(transfer=WIDE, reciprocal="pme", use_custom_ops=use_ops)(x, num, cell, FIELD)
         (g,) = torch.autograd.grad(out["energy"], x)
-        results.append((float(out["energy"]), out["charges"].detach(), g))
+        results.append((float(out["energy"].detach()), out["charges"].detach(), g))
     assert results[0][0] == pytest.approx(results[1][0], abs=1e-10)
     assert torch.allclose(results[0][1], results[1][1], atol=1e-10)
     assert torch.allclose(results[0][2], results[1][2], atol=1e-9)
