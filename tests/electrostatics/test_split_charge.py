@@ -295,7 +295,7 @@ def test_model_with_split_charges_runs_in_an_openmm_torchforce():
     model = build_model({"elements": ["O", "H"], "pqeq": {"charge_transfer": "split", **TIGHT}})
     top, pos_nm = water_topology(2)
     field_v_per_nm = (0.0, 1.0, 2.0)
-    system = create_system(top, model, field=field_v_per_nm, backend="torchforce")
+    system = create_system(top, model, charge_groups="total", field=field_v_per_nm, backend="torchforce")
     context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
     energies = []
     box = np.array([v.value_in_unit(unit.nanometer) for v in top.getPeriodicBoxVectors()])
