@@ -119,3 +119,30 @@ def test_fit_loss_gradient_with_respect_to_bond_hardness_matches_finite_differen
     rebuilt = PQEq(["O", "H", "Na", "Cl"], charge_transfer="split",
                    transfer={k: v for k, v in record.items() if k != "model"})
     assert torch.allclose(rebuilt.transfer.hardness_table(), pqeq.transfer.hardness_table().detach())
+
+
+def test_shipped_split_set_selects_its_charge_transfer_model_and_round_trips(tmp_path):
+    from openmm_pqeq.electrostatics.parameters import PARAMETER_SETS, _load_tables, charge_transfer_of, provenance
+    from openmm_pqeq.io import load_model, save_model
+    from openmm_pqeq.model import build_model
+
+    assert "pqeq-split" in PARAMETER_SETS
+    if "pqeq-split" not in _load_tables()["sets"]:
+        pytest.skip("openmm_pqeq/data/pqeq_split.json not shipped")
+    model_name, options = charge_transfer_of("pqeq-split")
+    assert model_name == "split" and options["hardness"]
+    assert charge_transfer_of("pqeq-refined")[0] == "global"
+    info = provenance("pqeq-split")
+    assert info["provenance"]["start"] == "pqeq-refined" and "test" in info["metrics"]["refined"]
+    pqeq = PQEq(["O", "H", "C"], params="pqeq-split")
+    assert pqeq.charge_transfer == "split"
+    assert float(pqeq.transfer.hardness_table()[1, 8]) == pytest.approx(options["hardness"]["H-O"])
+    assert PQEq(["O", "H"], params="pqeq-split", charge_transfer="global").charge_transfer == "global"
+    model = build_model({"elements": ["O", "H"], "pqeq": {"params": "pqeq-split"}})
+    save_model(model, tmp_path / "s.pt")
+    loaded = load_model(tmp_path / "s.pt")
+    assert loaded.pqeq.charge_transfer == "split"
+    pos = torch.tensor([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0]])
+    a = model(pos, torch.tensor([8, 1, 1]), None, torch.zeros(3))
+    b = loaded(pos, torch.tensor([8, 1, 1]), None, torch.zeros(3))
+    assert torch.allclose(a["charges"], b["charges"], atol=1e-10)
