@@ -59,7 +59,7 @@ from .constraints import group_sum, make_feasible, project_out_group_means, proj
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
 from .parameters import charge_transfer_of, parameter_table
-from .splitcharge import DEFAULT_KAPPA_BOUND, SplitChargeSolve, transfer_charges
+from .splitcharge import DEFAULT_KAPPA_BOUND, SplitChargeSolve, parse_pair, transfer_charges
 from .trainable import BoundedPQEqParameters, split_pair_spec
 
 #: Shell displacement cap of the published practice (Å).
@@ -225,6 +225,9 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         # charge transfer: global, or split charges on bonds (bond hardnesses from the set, then `transfer`)
         set_model, set_transfer = charge_transfer_of(params)
         merged = dict(set_transfer)
+        # the set's bond hardnesses of the element pairs this module supports
+        merged["hardness"] = {k: v for k, v in dict(merged.get("hardness") or {}).items()
+                              if all(z in supported for z in parse_pair(k))}
         if transfer:
             hardness = dict(merged.get("hardness") or {})
             hardness.update(dict(transfer.get("hardness") or {}))
