@@ -31,8 +31,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mode", default="physical", choices=["physical", "reaxnet"],
                    help="PQEq mode: converged with Ewald and field (physical, default) or the published "
                         "two-cycle tapered practice (reaxnet)")
-    p.add_argument("--params", default="reaxnet", choices=["reaxnet", "pqeq0", "pqeq1", "pqeq3", "pqeq-refined"],
-                   help="PQEq parameter set (default: reaxnet)")
+    p.add_argument("--params", default="reaxnet",
+                   choices=["reaxnet", "pqeq0", "pqeq1", "pqeq3", "pqeq-refined", "pqeq-split"],
+                   help="PQEq parameter set (default: reaxnet; pqeq-split selects split-charge transfer)")
     p.add_argument("--field", nargs=3, type=float, default=[0.0, 0.0, 0.0], metavar=("EX", "EY", "EZ"),
                    help="uniform external field in V/Å (default: 0 0 0)")
     p.add_argument("--charge", type=float, default=0.0, help="total charge in e (default: 0)")
