@@ -1,5 +1,8 @@
 """Split-charge equilibration (SQE) in the physical-mode PQEq solve: bounded charge transfer.
 
+The derivation (why, the limits, smoothness at the cutoff, the field under periodic boundaries)
+is in docs/method/splitcharge.md.
+
 In PQEq as published, charge flows freely between any two atoms under one total-charge
 constraint; only the atoms' hardness J holds it back.  Extended systems then over-polarize,
 and the error grows with their size.  Split-charge equilibration
@@ -58,10 +61,10 @@ reference term is zero for neutral groups; charged groups are made whole around 
 atom).  This holds for liquids and crystals without charge groups.
 
 Forces: at the converged (u, d), dE/dr = ∂E/∂r at fixed (u, d); q depends on r through √s(r),
-which adds Σ_b (∂E/∂q_j − ∂E/∂q_i) u_b ∂√s_b/∂r (:meth:`SplitChargeSolve._split_energy`).
+which adds Σ_b (∂E/∂q_j − ∂E/∂q_i) u_b ∂√s_b/∂r (``SplitChargeSolve._split_energy``).
 
 The solve (:class:`SplitChargeSolve`, mixed into :class:`~.pqeq.PQEq`) is the physical mode's:
-inexact Newton steps on the exact Hessian at zero shell displacement (:meth:`~.pqeq.PQEq._joint_matvec`
+inexact Newton steps on the exact Hessian at zero shell displacement (``PQEq._joint_matvec``
 with the charges mapped through T √s, back through √s Tᵀ), preconditioned conjugate gradients
 (Jacobi: 1 + s_b (J_i + J_j − 2 C_ij) on the bonds, K_s on the shells), Anderson mixing, and a
 warm start of u extrapolated from previous calls (bonds matched by (i, j, shift)).  Bonds
@@ -78,7 +81,8 @@ import torch
 from .._torchscript import constant
 from ..elements import SYMBOLS, atomic_number
 from ..neighbors import pair_vectors
-from .kernels import erf_over_r, pair_screening, safe_norm
+from .kernels import pair_screening, safe_norm
+from .realspace import erf_over_r_and_derivative
 
 #: Charge-transfer models of the physical mode.
 CHARGE_TRANSFER_MODELS = ("global", "split")
@@ -400,7 +404,7 @@ class SplitChargeSolve:
         r_b = safe_norm(bond_vec)
         alpha = pair_screening(p["a"].index_select(0, bond_i), p["a"].index_select(0, bond_j))
         pair_hardness = (p["J"].index_select(0, bond_i) + p["J"].index_select(0, bond_j)
-                         - 2.0 * self.coulomb_open.coulomb_constant * erf_over_r(alpha, r_b))
+                         - 2.0 * self.coulomb_open.coulomb_constant * erf_over_r_and_derivative(alpha, r_b)[0])
         diag = torch.where(bond_i == bond_j, torch.ones_like(r_b), 1.0 + root_s * root_s * pair_hardness).clamp(min=1.0)
         weight = torch.cat([torch.ones_like(u), (p["Ks"] * pol).unsqueeze(1).expand(n, 3).reshape(-1)]).sqrt()
         x = torch.cat([u, d.reshape(-1)])
