@@ -146,7 +146,7 @@ setup(
     install_requires=requirements("requirements.txt"),
     extras_require={
         "test": requirements("requirements-test.txt"),
-        "dft": ["pyscf==2.14.0"],  # reference-data generation (openmm-pqeq label)
+        "dft": ["pyscf==2.14.0", "rdkit==2026.9.1"],  # reference-data generation (openmm-pqeq label, label-response)
     },
     entry_points={
         "console_scripts": ["openmm-pqeq = openmm_pqeq.cli.main:main"],

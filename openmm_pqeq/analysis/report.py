@@ -16,14 +16,13 @@ Files are written atomically (temporary file, then rename).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .._atomic import atomic_path, atomic_write_text
 from ..units import E_ANGSTROM_TO_DEBYE, PS_TO_FS, VACUUM_PERMITTIVITY_E_PER_V_A
 from .correlation import block_average, integrated_correlation_time
 from .dielectric import dielectric_fluctuation, dielectric_linear_response, fluctuation_run_length
@@ -51,30 +50,19 @@ class AnalysisOptions:
     rdf: bool = True
 
 
-def write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
-    """Call ``writer(temporary_path)`` next to ``path``, then rename it to ``path``."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        writer(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def write_table(path: Path, columns: Dict[str, np.ndarray]) -> None:
     """CSV with one header line of column names (units in the names)."""
     data = np.column_stack([np.asarray(v, dtype=float) for v in columns.values()])
-    write_atomic(path, lambda tmp: np.savetxt(tmp, data, delimiter=",", header=",".join(columns), comments="",
-                                              fmt="%.8g"))
+    with atomic_path(path) as temporary:
+        np.savetxt(temporary, data, delimiter=",", header=",".join(columns), comments="", fmt="%.8g")
 
 
 def _save_figure(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, format="png")
     plt.close(fig)
 
 
@@ -132,7 +120,7 @@ def analyze_run(output_dir: Union[str, Path], destination: Optional[Union[str, P
         else:
             summary["rdf"] = _rdf(run, out)
     summary["files"] = sorted({p.name for p in out.iterdir() if not p.name.startswith(".")} | {"summary.json"})
-    write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1) + "\n"))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     return summary
 
 

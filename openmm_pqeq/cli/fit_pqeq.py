@@ -20,13 +20,14 @@ loss history).  To ship it as a named set, copy it to openmm_pqeq/data/ (pqeq_re
 pqeq_water.json; see README, "Refining PQEq parameters").
 
 CONFIG is a YAML file; every key is optional (see examples/fit_pqeq.yaml):
-  data: response extxyz            start: tabulated set (reaxnet)
+  data: response extxyz (or a list) start: tabulated set (reaxnet)
   trainable: {chi: all, J: all, R: all, Ks: all, bounds: {chi: 2.0, J: 2.0, R: 1.5, Ks: 5.0}}
   weights: {dipole: 1, polarizability: 1, field_energy: 1, esp: 0.5, apt: 0}
   scales: {dipole: 0.1 (D), polarizability: 1 (bohr^3), field_energy: 2 (meV), esp: 0.1 (V), apt: 0.05 (e)}
   charge_constraint: {rule: total} or {rule: molecules, bond_factor: 1.3}
   test_families: [names always in the test split]
   regularization, test_fraction, split_seed, optimizer (adam|lbfgs), lr, epochs, output, name
+  charge_transfer: global | split (bond hardnesses: trainable {kappa: all}), transfer: {...}
 
 examples:
   openmm-pqeq fit-pqeq examples/fit_pqeq.yaml          # pqeq-refined (molecules and ions)
@@ -41,6 +42,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     p.add_argument("--output", default=None, help="override the output JSON path")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUTPUT.checkpoint.pt (written after every epoch)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this much wall time at an epoch boundary (checkpoint kept; continue with --resume)")
     p.set_defaults(run=run)
 
 
@@ -54,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
         config.epochs = args.epochs
     if args.output is not None:
         config.output = args.output
-    result = fit(config, progress=not args.no_progress)
+    result = fit(config, progress=not args.no_progress, resume=args.resume, max_minutes=args.max_minutes)
+    if result is None:
+        print(f"not finished: checkpoint {config.output}.checkpoint.pt; rerun with --resume")
+        return 0
     print(f"wrote {config.output}")
     rows = [("polarizability_iso_mae_au", "alpha_iso MAE (a.u.)"), ("dipole_magnitude_mae_debye", "|mu| MAE (D)"),
             ("field_energy_mae_meV", "field energy MAE (meV)"), ("esp_rmse_V", "ESP RMSE (V)"),

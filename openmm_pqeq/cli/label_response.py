@@ -16,11 +16,16 @@ examples/data/README.md) and skips structures already there (resumable).  The te
 
 Needs PySCF:  pip install pyscf
 
-examples (the shipped examples/data/response_pbe.extxyz, and the water set with forces for
-atomic polar tensors, examples/data/water_response_pbe.extxyz):
+--set organics labels the larger organic molecules instead (chains and rings of 3-12 heavy
+atoms: alkanes, alkenes, alcohols, ethers, amines, carbonyls, aromatics, halides, nitriles, sulfur
+compounds; RDKit geometries; each with a fixed train/test split; needs RDKit), cheapest first.
+
+examples (the shipped examples/data/response_pbe.extxyz, the water set with forces for atomic
+polar tensors, examples/data/water_response_pbe.extxyz, and the organic set):
   OMP_NUM_THREADS=1 openmm-pqeq label-response examples/data/response_pbe.extxyz
   OMP_NUM_THREADS=1 openmm-pqeq label-response --input water_response_structures.extxyz --forces \
       --field-step 0.1 examples/data/water_response_pbe.extxyz
+  OMP_NUM_THREADS=1 openmm-pqeq label-response examples/data/organics_pbe.extxyz --set organics
 """
 
 
@@ -30,6 +35,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("output", help="output extxyz file (appended to; finished structures are skipped)")
     p.add_argument("--input", default=None, help="structures to label instead of the built-in set (ASE-readable; "
                    "info['charge'] is used)")
+    p.add_argument("--set", dest="molecule_set", choices=["small", "organics"], default="small",
+                   help="built-in structures: the small-molecule and ion set (default) or the larger organic "
+                        "molecules (openmm_pqeq.data_generation.organics)")
+    p.add_argument("--max-heavy-organic", type=int, default=12,
+                   help="largest organic molecule taken, in heavy atoms (--set organics; default: 12)")
     p.add_argument("--seed", type=int, default=0, help="seed of the distorted copies (default: 0)")
     p.add_argument("--max-atoms", type=int, default=5, help="largest G2 molecule taken (default: 5)")
     p.add_argument("--max-heavy", type=int, default=2,
@@ -62,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
         for index, atoms in enumerate(frames):
             atoms.info.setdefault("name", f"{args.input}:{index}")
             atoms.info.setdefault("family", atoms.info["name"])
+    elif args.molecule_set == "organics":
+        from ..data_generation.organics import organic_molecules
+
+        frames = organic_molecules(max_heavy=args.max_heavy_organic)
     else:
         frames = response_molecules(seed=args.seed, n_distorted=args.distorted, max_atoms=args.max_atoms,
                                     max_heavy=args.max_heavy)

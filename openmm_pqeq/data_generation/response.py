@@ -226,9 +226,14 @@ def split_families(frames: Sequence, test_fraction: float = 0.2, seed: int = 0) 
     """Seeded train/test split by ``info["family"]`` (a distorted copy goes with its parent).
 
     The split of a family depends only on its name and the seed (a hash), so it is stable when
-    structures are added or removed.  Returns ``{"train": [...], "test": [...]}`` frame indices."""
+    structures are added or removed.  A frame whose ``info["split"]`` is ``"train"`` or ``"test"``
+    (the organic set, :mod:`.organics`) goes there.  Returns ``{"train": [...], "test": [...]}``
+    frame indices."""
     out: Dict[str, List[int]] = {"train": [], "test": []}
     for index, atoms in enumerate(frames):
+        if atoms.info.get("split") in ("train", "test"):
+            out[str(atoms.info["split"])].append(index)
+            continue
         family = str(atoms.info.get("family", atoms.info.get("name", index)))
         digest = hashlib.sha1(f"{seed}:{family}".encode()).hexdigest()
         u = int(digest[:8], 16) / 0xFFFFFFFF

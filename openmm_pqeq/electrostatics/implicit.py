@@ -20,11 +20,16 @@ are fixed at zero.
 :func:`analytic_polarizability` gives α = M K_c⁻¹ Mᵀ at zero field (M = ∂μ/∂x; K_c⁻¹ the inverse
 inside the charge constraints), differentiable in θ (K built with its graph, evaluated at x̃), and
 :func:`analytic_apt` the atomic polar tensors ∂F/∂E from the same response.
+
+The stationary point and α are also written for any energy of any variables
+(:func:`implicit_stationary`, :func:`response_polarizability`): the split-charge model
+(:mod:`.splitcharge`) uses them with the scaled split charges and shells x = (u, d), which need
+no constraints.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
@@ -59,11 +64,16 @@ def _hessian(g: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tens
 def constrained_solve(hessian: torch.Tensor, rhs: torch.Tensor, groups: torch.Tensor, n_groups: int,
                       mask: torch.Tensor) -> torch.Tensor:
     """δ solving ``K δ + C λ = rhs, Cᵀ δ = 0`` (rhs (nx,) or (nx, k)); entries with ``mask`` 0
-    are held at zero."""
+    are held at zero; ``n_groups`` 0: no constraints (``groups`` unused)."""
     n = groups.shape[0]
     nx = hessian.shape[0]
     m = mask.unsqueeze(1) * mask.unsqueeze(0)
     k = hessian * m + torch.diag(1.0 - mask)
+    if n_groups == 0:  # no constraints (split charges conserve the charge by construction)
+        vector = rhs.dim() == 1
+        r = (rhs.unsqueeze(1) if vector else rhs) * mask.unsqueeze(1)
+        sol = torch.linalg.solve(k, r)
+        return sol[:, 0] if vector else sol
     c = torch.zeros(nx, n_groups, dtype=hessian.dtype, device=hessian.device)
     c[torch.arange(n, device=hessian.device), groups] = 1.0
     top = torch.cat([k, c], dim=1)
@@ -77,18 +87,26 @@ def constrained_solve(hessian: torch.Tensor, rhs: torch.Tensor, groups: torch.Te
     return sol[:, 0] if vector else sol
 
 
+def implicit_stationary(energy_fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, mask: torch.Tensor,
+                        groups: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """x̃ equal to the stationary point ``x0`` of ``energy_fn`` (inside the group constraints;
+    ``n_groups`` 0: none) whose first derivatives are dx*/dθ (see the module docstring)."""
+    x0 = x0.detach().requires_grad_(True)
+    with torch.enable_grad():
+        energy = energy_fn(x0)
+        (g,) = torch.autograd.grad(energy, x0, create_graph=True)
+        hessian = _hessian(g, x0, create_graph=False).detach()
+    delta = constrained_solve(hessian, g, groups, n_groups, mask)
+    return x0.detach() - (delta - delta.detach())
+
+
 def implicit_solution(pqeq, positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor, p: Dict[str, torch.Tensor],
                       field: torch.Tensor, groups: torch.Tensor, n_groups: int, molecular: bool = False
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
     """(q̃, d̃): the converged values with exact first derivatives (see the module docstring)."""
     n = positions.shape[0]
-    x0 = torch.cat([q.detach(), d.detach().reshape(-1)]).requires_grad_(True)
-    with torch.enable_grad():
-        energy = _energy(pqeq, positions, x0, p, field)
-        (g,) = torch.autograd.grad(energy, x0, create_graph=True)
-        hessian = _hessian(g, x0, create_graph=False).detach()
-    delta = constrained_solve(hessian, g, groups, n_groups, _mask(p))
-    x = x0.detach() - (delta - delta.detach())
+    x = implicit_stationary(lambda y: _energy(pqeq, positions, y, p, field), torch.cat([q, d.reshape(-1)]),
+                            _mask(p), groups, n_groups)
     return x[:n], x[n:].reshape(n, 3)
 
 
@@ -111,17 +129,23 @@ def analytic_polarizability(pqeq, positions: torch.Tensor, q: torch.Tensor, d: t
         groups = torch.zeros(n, dtype=torch.long, device=positions.device)
     if field is None:
         field = torch.zeros(3, dtype=positions.dtype, device=positions.device)
-    x = torch.cat([q, d.reshape(-1)])
+    return response_polarizability(lambda y: _energy(pqeq, positions, y, p, field), torch.cat([q, d.reshape(-1)]),
+                                   dipole_matrix(positions, p), _mask(p), groups, n_groups)
+
+
+def response_polarizability(energy_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, m: torch.Tensor,
+                            mask: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """α = M K⁻¹ Mᵀ × k_e (3, 3) Å³ for the energy ``energy_fn`` of the variables ``x`` (at its
+    stationary point, inside the group constraints), with the dipole μ = M x + const (M (3, nx))."""
     if not x.requires_grad:
         x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         # derivatives with respect to x̃ itself (a non-leaf): the Hessian keeps its graph to θ
         # both directly and through x̃ (the shell part of K depends on the solution)
-        energy = _energy(pqeq, positions, x, p, field)
+        energy = energy_fn(x)
         (g,) = torch.autograd.grad(energy, x, create_graph=True)
         hessian = _hessian(g, x, create_graph=True)
-    m = dipole_matrix(positions, p)
-    sol = constrained_solve(hessian, m.transpose(0, 1), groups, n_groups, _mask(p))
+    sol = constrained_solve(hessian, m.transpose(0, 1), groups, n_groups, mask)
     alpha = m @ sol
     return 0.5 * (alpha + alpha.transpose(0, 1)) * COULOMB_EV_A
 

@@ -15,6 +15,10 @@ examples/fit_pqeq.yaml``; provenance and test-split metrics inside, :func:`prove
 - ``pqeq-refined``: reaxnet with χ, J, R, K_s of H C N O F Si P S Cl Li Na K Mg Ca refined
   against PBE/def2-SVPD dipoles, polarizabilities, field energies and electrostatic potentials
   (``examples/data/response_pbe.extxyz``).  For the physical (converged) mode.
+- ``pqeq-split`` (``openmm_pqeq/data/pqeq_split.json``): the split-charge model
+  (:mod:`.splitcharge`), χ, J, R, K_s and the bond hardnesses refined on the same data plus larger
+  organic molecules (``examples/data/organics_pbe.extxyz``).  Selecting it selects
+  ``charge_transfer="split"`` with its bond hardnesses (:func:`charge_transfer_of`).
 
 Units: χ and J in eV, Z in e, R in Å, K_s in eV/Å².
 """
@@ -25,16 +29,16 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Dict, List, Sequence, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import torch
 
 from ..elements import atomic_number, symbol
 
 #: Names of the shipped parameter sets.
-PARAMETER_SETS = ("reaxnet", "pqeq0", "pqeq1", "pqeq3", "pqeq-refined")
+PARAMETER_SETS = ("reaxnet", "pqeq0", "pqeq1", "pqeq3", "pqeq-refined", "pqeq-split")
 #: Package-data files of refined sets (``openmm-pqeq fit-pqeq`` output), added to the tables.
-REFINED_SET_FILES = ("data/pqeq_refined.json",)
+REFINED_SET_FILES = ("data/pqeq_refined.json", "data/pqeq_split.json")
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +51,8 @@ def _load_tables() -> dict:
             refined = json.loads(resource.read_text())
             tables["sets"][refined["name"]] = {"citation": refined["citation"], "elements": refined["elements"],
                                                "provenance": refined.get("provenance", {}),
-                                               "metrics": refined.get("metrics", {})}
+                                               "metrics": refined.get("metrics", {}),
+                                               "charge_transfer": refined.get("charge_transfer")}
     return tables
 
 
@@ -56,6 +61,15 @@ def provenance(name: str) -> dict:
     the published tables."""
     entry = _set(name)
     return {"provenance": entry.get("provenance", {}), "metrics": entry.get("metrics", {})}
+
+
+def charge_transfer_of(name: str) -> Tuple[str, Dict[str, Any]]:
+    """``(model, options)``: the charge-transfer model a set was made for (``"global"`` for the
+    published tables and ``pqeq-refined``; ``"split"`` with its bond hardnesses and cutoffs,
+    :func:`.splitcharge.normalize_transfer`, for ``pqeq-split``)."""
+    entry = _set(name).get("charge_transfer") or {}
+    options = {k: v for k, v in entry.items() if k != "model"}
+    return str(entry.get("model", "global")), options
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,9 @@ from ..units import COULOMB_EV_A, COULOMB_EV_A_PUBLISHED
 from .constraints import group_sum, make_feasible, project_out_group_means, project_preconditioned
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
-from .parameters import parameter_table
-from .trainable import BoundedPQEqParameters
+from .parameters import charge_transfer_of, parameter_table
+from .splitcharge import DEFAULT_KAPPA_BOUND, SplitChargeSolve, parse_pair, transfer_charges
+from .trainable import BoundedPQEqParameters, split_pair_spec
 
 #: Shell displacement cap of the published practice (Å).
 RE_SHELL_CAP: float = 0.25
@@ -74,7 +75,7 @@ def host_floats(values: torch.Tensor) -> List[float]:
     return out
 
 
-class PQEq(torch.nn.Module):
+class PQEq(SplitChargeSolve, torch.nn.Module):
     """PQEq charges, shells, dipole and energy for one structure.
 
     Parameters
@@ -127,6 +128,16 @@ class PQEq(torch.nn.Module):
     use_custom_ops : bool or None
         Pair loops in the compiled operators ``torch.ops.openmm_pqeq.*`` (True), in PyTorch
         (False), or the operators whenever they are loaded (None); see ``uses_custom_ops``.
+    charge_transfer : {"global", "split"} or None
+        How charge moves (physical mode): ``"global"``, between any two atoms under the charge
+        constraints (PQEq as published); ``"split"``, only along bonds with a bond hardness
+        (split-charge equilibration, :mod:`.splitcharge`).  None (default): the parameter
+        set's model (``"split"`` for ``pqeq-split``, else ``"global"``).
+    transfer : dict or None
+        Split-charge options over the parameter set's (:func:`.splitcharge.normalize_transfer`):
+        ``default_hardness`` and ``hardness`` {pair: κ⁰} in eV/e², ``onset`` and ``cutoff`` as
+        multiples of the covalent-radius sum.  Bond hardnesses are freed with
+        ``trainable={"kappa": ["C-H", ...] or "all", "bounds": {"kappa": f}}``.
 
     Attributes
     ----------
@@ -170,6 +181,8 @@ class PQEq(torch.nn.Module):
         anderson_depth: int = 4,
         use_custom_ops: Optional[bool] = None,
         trainable: Optional[dict] = None,
+        charge_transfer: Optional[str] = None,
+        transfer: Optional[dict] = None,
     ):
         super().__init__()
         if mode not in ("physical", "reaxnet"):
@@ -213,9 +226,23 @@ class PQEq(torch.nn.Module):
             torch.where(table["supported"] > 0, table["R"], torch.ones_like(table["R"])), lam), torch.zeros_like(table["R"])))
         self.element_names: List[str] = [SYMBOLS[z] for z in range(table["chi"].shape[0])]
         # refinable per-element χ, J, R, K_s (frozen, with no parameters, by default)
-        self.trainable_parameters = BoundedPQEqParameters(
-            trainable, [z for z in range(table["supported"].shape[0]) if float(table["supported"][z]) > 0])
-        self.n_trainable: int = self.trainable_parameters.n_free
+        supported = [z for z in range(table["supported"].shape[0]) if float(table["supported"][z]) > 0]
+        element_spec, kappa_pairs, kappa_bound = split_pair_spec(trainable, DEFAULT_KAPPA_BOUND)
+        self.trainable_parameters = BoundedPQEqParameters(element_spec, supported)
+        # charge transfer: global, or split charges on bonds (bond hardnesses from the set, then `transfer`)
+        set_model, set_transfer = charge_transfer_of(params)
+        merged = dict(set_transfer)
+        # the set's bond hardnesses of the element pairs this module supports
+        merged["hardness"] = {k: v for k, v in dict(merged.get("hardness") or {}).items()
+                              if all(z in supported for z in parse_pair(k))}
+        if transfer:
+            hardness = dict(merged.get("hardness") or {})
+            hardness.update(dict(transfer.get("hardness") or {}))
+            merged.update({k: v for k, v in transfer.items() if k != "hardness"})
+            merged["hardness"] = hardness
+        model = charge_transfer if charge_transfer is not None else (set_model if mode == "physical" else "global")
+        self._init_split(model, supported, merged if model == "split" else transfer, kappa_pairs, kappa_bound)
+        self.n_trainable: int = self.trainable_parameters.n_free + self.transfer.n_free
         if self.n_trainable > 0 and mode != "physical":
             raise ValueError("trainable PQEq parameters need mode 'physical': the derivatives with respect to them "
                              "are exact only at a converged, variational solution (mode 'reaxnet' stops after two cycles)")
@@ -598,7 +625,10 @@ class PQEq(torch.nn.Module):
         -------
         dict with ``energy`` () eV, ``charges`` (N,) e, ``shell_displacements`` (N, 3) Å,
         ``dipole`` (3,) e·Å, ``iterations`` (), ``cg_iterations`` (), ``charge_residual`` ()
-        eV/e, ``shell_residual`` () eV/Å, ``converged`` () bool.
+        eV/e, ``shell_residual`` () eV/Å, ``converged`` () bool; with ``charge_transfer="split"``
+        also ``split_charges`` (B,) e (charge moved from ``bonds[0]`` to ``bonds[1]``),
+        ``split_variables`` (B,) √eV (u = √κ p, the solve's variables), ``bonds`` (2, B) int64 and
+        ``bond_shifts`` (B, 3) (integer image shifts of the bonded atom ``bonds[1]``).
         """
         self._check_inputs(positions, numbers, cell)
         n = positions.shape[0]
@@ -634,12 +664,24 @@ class PQEq(torch.nn.Module):
         field0 = constant(field)
         field_pos0 = self.field_coordinates(pos0, cell0, groups_t, n_groups, molecular)
 
+        split = self.charge_transfer == "split"
+        bond_i = torch.zeros(0, dtype=torch.long, device=positions.device)
+        bond_j = bond_i
+        keys = bond_i
+        bond_shifts = torch.zeros(0, 3, dtype=dtype, device=positions.device)
+        u = torch.zeros(0, dtype=dtype, device=positions.device)
+        q_ref = torch.zeros(n, dtype=dtype, device=positions.device)
+        charge_gradient = q_ref
         q, d, warm = self._predict(n, dtype, positions.device)
         with torch.no_grad():
             cache = self._setup(pos0, p["a"], cell0, i, j, shifts, cutoff)
             q = make_feasible(q, groups_t, counts, charges_t)
             d = d * p["pol"].unsqueeze(1)
-            if self.mode == "physical":
+            if split:
+                bond_i, bond_j, bond_shifts, keys, q_ref, u, q, d, charge_gradient, stats = self._split_solve_call(
+                    cache, pos0, numbers, d, p, cell0, i, j, shifts, field0, cutoff, groups_t, counts, charges_t)
+                real_energy = torch.tensor(stats[5], dtype=dtype, device=positions.device)
+            elif self.mode == "physical":
                 q, d, stats, real_energy = self._solve_physical(cache, pos0, q, d, p, cell0, i, j, field0,
                                                                 field_pos0, cutoff, groups_t, counts)
             else:
@@ -659,14 +701,23 @@ class PQEq(torch.nn.Module):
             # in this branch, not before the check: a frozen TorchScript module would move the
             # warm-start writes above the raise and start the next call from a failed solution
             self._remember(q, d)
+            if split:
+                self._split_remember(keys, u)
         q = constant(q)
         d = constant(d)
+        u = constant(u)
+        exact = False
         if not torch.jit.is_scripting():
             # training with freed parameters: (q, d) carry their exact parameter derivatives
             # (evaluation, MD and scripted models skip this: the values are the same)
             if self.n_trainable > 0 and self.training and torch.is_grad_enabled() and self.mode == "physical":
-                q, d = self._implicit_solution(positions, q, d, p, cell, i, j, shifts, field, groups_t, n_groups,
-                                               molecular)
+                exact = True
+                if split:
+                    u, d = self._implicit_split(positions, numbers, u, d, q_ref, p, cell, field, bond_i, bond_j,
+                                                bond_shifts)
+                else:
+                    q, d = self._implicit_solution(positions, q, d, p, cell, i, j, shifts, field, groups_t, n_groups,
+                                                   molecular)
         field_pos = self.field_coordinates(positions, cell, groups_t, n_groups, molecular)
         # physical mode: the real-space pair sum at (q, d) is known from the solve's last iteration
         known: Optional[torch.Tensor] = None
@@ -674,9 +725,16 @@ class PQEq(torch.nn.Module):
             # a copy: passing the solver's own tensor crashed frozen TorchScript modules (openmm-torch) at
             # the next call
             known = constant(real_energy)
-        energy = self._energy(positions, q, d, p, cell, i, j, shifts, field, field_pos, cutoff, known)
-        dipole = (q.unsqueeze(1) * constant(field_pos) - p["Z"].unsqueeze(1) * d).sum(0)
-        return {
+        split_charges = u
+        if split:
+            energy, dipole, split_charges = self._split_energy(
+                positions, numbers, q, d, u, charge_gradient, q_ref, p, cell, i, j, shifts, field, field_pos, cutoff,
+                known, bond_i, bond_j, bond_shifts, exact)
+            q = q_ref + transfer_charges(split_charges, bond_i, bond_j, n)
+        else:
+            energy = self._energy(positions, q, d, p, cell, i, j, shifts, field, field_pos, cutoff, known)
+            dipole = (q.unsqueeze(1) * constant(field_pos) - p["Z"].unsqueeze(1) * d).sum(0)
+        result = {
             "energy": energy,
             "charges": q,
             "shell_displacements": d,
@@ -687,6 +745,12 @@ class PQEq(torch.nn.Module):
             "shell_residual": torch.tensor(d_res, dtype=dtype, device=positions.device),
             "converged": torch.tensor(converged, device=positions.device),
         }
+        if split:
+            result["split_charges"] = split_charges
+            result["split_variables"] = u
+            result["bonds"] = torch.stack([bond_i, bond_j])
+            result["bond_shifts"] = bond_shifts
+        return result
 
     # ------------------------------------------------------------------ solvers
     def _solve_physical(
@@ -929,3 +993,4 @@ class PQEq(torch.nn.Module):
         self.last_shells = torch.zeros(0, 3, dtype=torch.float64, device=self.last_shells.device)
         self.history_charges = torch.zeros(0, 0, dtype=torch.float64, device=self.last_charges.device)
         self.history_shells = torch.zeros(0, 0, 3, dtype=torch.float64, device=self.last_charges.device)
+        self.reset_split()

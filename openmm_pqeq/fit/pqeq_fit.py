@@ -18,6 +18,10 @@ Charge constraints (``charge_constraint``): one total charge per structure, or o
 per molecule (molecules by the distance rule of :mod:`openmm_pqeq.charge_constraint`), for the
 solve, the polarizability, the field energies and forces alike.
 
+With ``charge_transfer: split`` the fitted set is a split-charge model
+(:mod:`openmm_pqeq.electrostatics.splitcharge`): bond hardnesses per element pair
+(``trainable: {kappa: all}``) are fitted alongside χ, J, R, K_s, and the set records its model.
+
 Loss = Σ_k w_k · mean_k(((pred − ref) / s_k)²) + ρ Σ θ² over the training structures, with
 weights w_k, scales s_k and a small pull ρ of the raw parameters θ toward the tables.  The
 split is by structure family (distorted copies go with their parent), seeded; the test
@@ -30,6 +34,7 @@ import copy
 import dataclasses
 import json
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -39,10 +44,11 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .._atomic import atomic_write_text
+from .._atomic import atomic_write, atomic_write_text
 from ..electrostatics import PQEq
 from ..electrostatics.implicit import analytic_polarizability, electrostatic_potential, linear_response
 from ..electrostatics.parameters import element_parameters
+from ..electrostatics.splitcharge import split_polarizability, transfer_charges
 from ..elements import SYMBOLS
 from ..units import BOHR_TO_ANGSTROM, E_ANGSTROM_TO_DEBYE
 
@@ -55,8 +61,8 @@ TARGETS = ("dipole", "polarizability", "field_energy", "esp", "apt")
 class FitConfig:
     """Configuration of ``openmm-pqeq fit-pqeq`` (YAML keys = field names)."""
 
-    #: Response data file (extxyz from ``openmm-pqeq label-response``).
-    data: str = "examples/data/response_pbe.extxyz"
+    #: Response data file (extxyz from ``openmm-pqeq label-response``), or a list of files.
+    data: Union[str, List[str]] = "examples/data/response_pbe.extxyz"
     #: Tabulated parameter set to start from (the refined set is this set with the fitted entries replaced).
     start: str = "reaxnet"
     #: Which parameters of which elements are free (see openmm_pqeq.electrostatics.trainable), with bounds.
@@ -86,6 +92,10 @@ class FitConfig:
     #: Output: the refined set (JSON), its name, and a metrics file next to it.
     output: str = "runs/pqeq_fit/pqeq-refined.json"
     name: str = "pqeq-refined"
+    #: Charge-transfer model of the fitted set: "global" or "split" (bond hardnesses, free with
+    #: trainable {kappa: all}), and the split-charge options (openmm_pqeq.electrostatics.splitcharge).
+    charge_transfer: str = "global"
+    transfer: Dict[str, Any] = field(default_factory=dict)
     #: PQEq solver tolerances (physical mode).
     charge_tolerance: float = 1e-8
     shell_tolerance: float = 1e-7
@@ -110,15 +120,17 @@ class FitConfig:
         from ..charge_constraint import ChargeConstraint
 
         ChargeConstraint.from_dict(config.charge_constraint)
+        if config.charge_transfer not in ("global", "split"):
+            raise ValueError(f"charge_transfer is {config.charge_transfer!r}; options are 'global', 'split'")
         if config.optimizer not in ("adam", "lbfgs"):
             raise ValueError(f"optimizer is {config.optimizer!r}; options are 'adam', 'lbfgs'")
         if not 0 <= config.test_fraction < 1:
             raise ValueError(f"test_fraction must be in [0, 1), got {config.test_fraction}")
         if base_dir is not None:
-            for key in ("data", "output"):
-                path = Path(getattr(config, key))
-                if not path.is_absolute():
-                    setattr(config, key, str(Path(base_dir) / path))
+            config.output = str(Path(base_dir) / config.output) if not Path(config.output).is_absolute() \
+                else config.output
+            files = [str(Path(base_dir) / f) if not Path(f).is_absolute() else str(f) for f in data_files(config)]
+            config.data = files if isinstance(config.data, list) else files[0]
         return config
 
     @classmethod
@@ -154,6 +166,13 @@ class Structure:
     family: str = ""
     #: structure kind of the response set ("monomer", "gas", "liquid", "g2", ...; "" when unknown)
     kind: str = ""
+    #: fixed split of the structure ("train" or "test", the organic set), "" for the seeded family split
+    split: str = ""
+
+
+def data_files(config: "FitConfig") -> List[str]:
+    """The response files of a configuration (``data`` is one path or a list)."""
+    return [str(f) for f in config.data] if isinstance(config.data, (list, tuple)) else [str(config.data)]
 
 
 def atomic_polar_tensors(field_forces: torch.Tensor, field_step: float) -> torch.Tensor:
@@ -190,6 +209,7 @@ def load_structures(path: Union[str, Path], charge_constraint: Optional[Dict[str
             esp_points=t(info.get("esp_points", np.zeros((0, 3)))), esp_values=t(info.get("esp_values", np.zeros(0))),
             groups=None if groups is None else torch.as_tensor(groups, dtype=torch.long), apt=apt,
             family=str(info.get("family", name)), kind=str(info.get("kind", "")),
+            split=str(info.get("split", "")),
         ))
     return out
 
@@ -203,6 +223,8 @@ def split(structures: Sequence[Structure], test_fraction: float, seed: int,
     class _Frame:
         def __init__(self, s):
             self.info = {"family": s.family or s.name, "name": s.name}
+            if s.split:
+                self.info["split"] = s.split
 
     parts = split_families([_Frame(s) for s in structures], test_fraction=test_fraction, seed=seed)
     forced = [k for k in parts["train"] if (structures[k].family or structures[k].name) in set(test_families)]
@@ -210,11 +232,27 @@ def split(structures: Sequence[Structure], test_fraction: float, seed: int,
 
 
 def build_pqeq(elements: Sequence[Union[str, int]], params: str = "reaxnet", trainable: Optional[dict] = None,
-               charge_tolerance: float = 1e-8, shell_tolerance: float = 1e-7) -> PQEq:
+               charge_tolerance: float = 1e-8, shell_tolerance: float = 1e-7, charge_transfer: str = "global",
+               transfer: Optional[dict] = None) -> PQEq:
     """A physical-mode PQEq for isolated structures with (optionally) freed parameters."""
     return PQEq(sorted({int(z) for z in elements}), params=params, mode="physical", trainable=trainable,
                 charge_tolerance=charge_tolerance, shell_tolerance=shell_tolerance, on_failure="warn",
-                predictor_order=0, max_iterations=500)
+                predictor_order=0, max_iterations=500, charge_transfer=charge_transfer,
+                transfer=(transfer or None) if charge_transfer == "split" else None)
+
+
+def free_parameters(pqeq: PQEq) -> List[torch.nn.Parameter]:
+    """The raw parameters a fit moves: per-element χ, J, R, K_s and per-pair bond hardnesses."""
+    return list(pqeq.trainable_parameters.parameters()) + list(pqeq.transfer.parameters())
+
+
+def _polarizability(pqeq: PQEq, s: Structure, out: Dict[str, torch.Tensor], p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """α (3, 3) Å³ of the split-charge model at the (implicit) solution ``out``."""
+    q, d = out["charges"], out["shell_displacements"]
+    bonds = out["bonds"]
+    q_ref = (q - transfer_charges(out["split_charges"], bonds[0], bonds[1], q.shape[0])).detach()
+    return split_polarizability(pqeq, s.positions, s.numbers, out["split_variables"], d, q_ref, p, bonds[0], bonds[1],
+                                out["bond_shifts"])
 
 
 def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[str, torch.Tensor]:
@@ -229,7 +267,13 @@ def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[
     result: Dict[str, torch.Tensor] = {"dipole": out["dipole"]}
     converged = bool(out["converged"])
     n_groups = 1 if s.groups is None else int(s.groups.max()) + 1
-    if "apt" in targets and s.apt is not None:
+    if pqeq.charge_transfer == "split":
+        if "apt" in targets and s.apt is not None:
+            raise NotImplementedError("atomic polar tensors of the split-charge model are not implemented; "
+                                      "drop the 'apt' target (weight 0) for charge_transfer 'split'")
+        if "polarizability" in targets:
+            result["polarizability"] = _polarizability(pqeq, s, out, p)
+    elif "apt" in targets and s.apt is not None:
         # α and the APTs share one Hessian and one constrained solve
         result["polarizability"], result["apt"] = linear_response(pqeq, s.positions, q, d, p, s.groups, n_groups)
     elif "polarizability" in targets:
@@ -405,6 +449,18 @@ def refined_table(pqeq: PQEq, start: str) -> Dict[str, Dict[str, Any]]:
     return base
 
 
+def charge_transfer_record(pqeq: PQEq) -> Dict[str, Any]:
+    """The set's charge-transfer model: ``{"model": "global"}``, or ``"split"`` with its options and
+    the bond hardness (eV/e²) of every element pair, fitted ones included."""
+    if pqeq.charge_transfer != "split":
+        return {"model": "global"}
+    options = dict(pqeq.transfer.options)
+    hardness = dict(options.get("hardness") or {})
+    hardness.update(pqeq.transfer.values())
+    options["hardness"] = hardness
+    return {"model": "split", **options}
+
+
 def _relative(path: str) -> str:
     import os
 
@@ -415,7 +471,9 @@ def _relative(path: str) -> str:
 
 
 def _relative_paths(values: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: (_relative(v) if k in ("data", "output") else v) for k, v in values.items()}
+    out = {k: (_relative(v) if k == "output" else v) for k, v in values.items()}
+    out["data"] = [_relative(v) for v in values["data"]] if isinstance(values["data"], list) else _relative(values["data"])
+    return out
 
 
 def _sha256(path: str) -> str:
@@ -425,24 +483,38 @@ def _sha256(path: str) -> str:
         return hashlib.sha256(handle.read()).hexdigest()
 
 
-def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
+def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = False,
+        max_minutes: Optional[float] = None) -> Optional[Dict[str, Any]]:
     """Run a fit; write the refined set (JSON with provenance and metrics) to ``config.output``.
+
+    After every epoch the state (raw parameters, optimizer, history, best) is saved to
+    ``config.output + ".checkpoint.pt"``; ``resume`` continues from it.  ``max_minutes`` stops
+    after that much wall time (at an epoch boundary, checkpoint saved) and returns None, so a long
+    fit can run in chunks.
 
     Returns the result dict (also written): ``set`` (name, citation, provenance, elements) and
     ``metrics`` {"tabulated": {split: ...}, "refined": {split: ...}}."""
     torch.manual_seed(config.seed)
-    structures = load_structures(config.data, config.charge_constraint)
+    files = data_files(config)
+    structures = [s for path in files for s in load_structures(path, config.charge_constraint)]
     parts = split(structures, config.test_fraction, config.split_seed, config.test_families)
     train = [structures[k] for k in parts["train"]]
     test = [structures[k] for k in parts["test"]]
     elements = sorted({int(z) for s in structures for z in s.numbers.tolist()})
-    pqeq = build_pqeq(elements, config.start, config.trainable, config.charge_tolerance, config.shell_tolerance)
-    params = list(pqeq.trainable_parameters.parameters())
+    pqeq = build_pqeq(elements, config.start, config.trainable, config.charge_tolerance, config.shell_tolerance,
+                      config.charge_transfer, config.transfer)
+    params = free_parameters(pqeq)
     if not params:
         raise ValueError("no PQEq parameter is free: list elements under `trainable`")
-    log(f"fit-pqeq: {len(train)} training and {len(test)} test structures from {config.data}; "
+    log(f"fit-pqeq: {len(train)} training and {len(test)} test structures from {', '.join(files)}; "
         f"{sum(p.numel() for p in params)} free parameters, start {config.start!r}")
-    before = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
+    checkpoint_path = Path(str(config.output) + ".checkpoint.pt")
+    checkpoint = torch.load(checkpoint_path, weights_only=False) if resume and checkpoint_path.exists() else None
+    if checkpoint is not None:
+        before = checkpoint["before"]
+        log(f"resuming from {checkpoint_path} after epoch {checkpoint['epoch']}")
+    else:
+        before = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
     log("tabulated: " + json.dumps(before))
 
     def closure_value():
@@ -458,12 +530,23 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
     history = []
     rejected = 0
     best = (float("inf"), [p.detach().clone() for p in params])
-    bar = range(config.epochs)
+    first_epoch = 0
+    elapsed = 0.0
+    if checkpoint is not None:
+        with torch.no_grad():
+            for p, value in zip(params, checkpoint["raw"]):
+                p.copy_(value)
+        optimizer.param_groups[0]["lr"] = checkpoint["lr"]
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        history, rejected, best = checkpoint["history"], checkpoint["rejected"], checkpoint["best"]
+        first_epoch, elapsed = checkpoint["epoch"] + 1, checkpoint["elapsed_s"]
+    bar = range(first_epoch, config.epochs)
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(bar, desc="fit-pqeq", unit="epoch")
-    start_time = time.perf_counter()
+        bar = tqdm(bar, desc="fit-pqeq", unit="epoch", initial=first_epoch, total=config.epochs)
+    start_time = time.perf_counter() - elapsed
+    chunk_start = time.perf_counter()
     for epoch in bar:
         record: Dict[str, float] = {}
 
@@ -504,6 +587,14 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
         history.append({"epoch": epoch, "accepted": ok, **record})
         if progress:
             bar.set_postfix(loss=f"{record['total']:.4g}")  # type: ignore[attr-defined]
+        state = {"epoch": epoch, "raw": [p.detach().clone() for p in params], "optimizer": optimizer.state_dict(),
+                 "lr": optimizer.param_groups[0]["lr"], "history": history, "rejected": rejected, "best": best,
+                 "before": before, "elapsed_s": time.perf_counter() - start_time}
+        atomic_write(checkpoint_path, lambda handle: torch.save(state, handle))
+        if max_minutes is not None and epoch + 1 < config.epochs and \
+                time.perf_counter() - chunk_start > 60.0 * max_minutes:
+            log(f"stopping after epoch {epoch} (--max-minutes {max_minutes}); continue with --resume")
+            return None
     if config.keep_best:
         with torch.no_grad():
             for p, value in zip(params, best[1]):
@@ -516,19 +607,23 @@ def fit(config: FitConfig, progress: bool = True, log=print) -> Dict[str, Any]:
         "name": config.name,
         "citation": (f"{config.start} set refined against PBE/def2-SVPD response data ("
                      + ", ".join(k.replace("_", " ") for k in TARGETS if config.weights.get(k, 0.0) > 0)
-                     + f") of {Path(config.data).name} with openmm-pqeq fit-pqeq"),
+                     + f") of {', '.join(Path(f).name for f in files)} with openmm-pqeq fit-pqeq"
+                     + (", split-charge transfer" if config.charge_transfer == "split" else "")),
         "provenance": {"config": _relative_paths(config.to_dict()), "start": config.start,
-                       "data": _relative(config.data), "data_sha256": _sha256(config.data),
+                       "data": [_relative(f) for f in files] if len(files) > 1 else _relative(files[0]),
+                       "data_sha256": {_relative(f): _sha256(f) for f in files} if len(files) > 1 else _sha256(files[0]),
                        "command": "openmm-pqeq fit-pqeq CONFIG",
                        "charge_constraint": config.charge_constraint,
                        "n_train": len(train), "n_test": len(test),
                        "test_structures": [s.name for s in test],
-                       "free": {k: [SYMBOLS[z] for z in v] for k, v in pqeq.trainable_parameters.spec.items()},
+                       "free": {**{k: [SYMBOLS[z] for z in v] for k, v in pqeq.trainable_parameters.spec.items()},
+                                "kappa": list(pqeq.transfer.pairs)},
                        "bounds": pqeq.trainable_parameters.bounds,
                        "fit_wall_s": round(time.perf_counter() - start_time, 1),
                        "final_loss": best[0], "rejected_steps": rejected},
         "metrics": {"tabulated": before, "refined": after},
         "history": history,
+        "charge_transfer": charge_transfer_record(pqeq),
         "elements": elements_table,
     }
     atomic_write_text(config.output, json.dumps(result, indent=1))

@@ -1,0 +1,622 @@
+"""Split-charge equilibration (SQE) in the physical-mode PQEq solve: bounded charge transfer.
+
+The derivation (why, the limits, smoothness at the cutoff, the field under periodic boundaries)
+is in docs/method/splitcharge.md.
+
+In PQEq as published, charge flows freely between any two atoms under one total-charge
+constraint; only the atoms' hardness J holds it back.  Extended systems then over-polarize,
+and the error grows with their size.  Split-charge equilibration
+(Nistor, Pollet, Müser, J. Chem. Phys. 125, 094108 (2006)) lets charge move only along
+*bonds*: pairs of atoms within a transfer cutoff, each with a bond hardness.
+
+Variables and energy
+--------------------
+Each bond b = (i, j, image shift) with pair vector r_b = r_j − r_i + n_b·cell carries a split
+charge p_b, the charge moved from i to j; the atomic charges are
+
+    q = q_ref + T p,          (T p)_k = Σ_{b: j_b = k} p_b − Σ_{b: i_b = k} p_b,
+
+so Σ_k q_k = Σ_k q_ref,k whatever p is.  The energy is the PQEq energy (χ, J, springs,
+Gaussian core/shell Coulomb with Ewald/PME, unchanged) of these charges plus the bond term
+and the field coupling through bond and shell dipoles:
+
+    E(p, d) = E_PQEq(q_ref + T p, d) + ½ Σ_b κ_b p_b² − F · μ,
+    μ = Σ_k q_ref,k r̃_k + Σ_b p_b r_b − Σ_k Z_k d_k.
+
+Bond hardness and its cutoff
+----------------------------
+κ_b = κ⁰_{Z_i Z_j} / g(r_b)², with κ⁰ per element pair (eV/e²) and the smooth switch
+
+    g(r) = 1 − 10t³ + 15t⁴ − 6t⁵,   t = clip((r − r_on)/(r_c − r_on), 0, 1),
+    r_on = f_on (R_i + R_j),   r_c = f_c (R_i + R_j)
+
+(R: covalent radii of Cordero et al., Dalton Trans. 2008, as in ase.data; defaults
+f_on = 1.1, f_c = 1.5: covalent bonds and cation–anion contacts transfer charge, hydrogen
+bonds (O···H ≈ 1.9 R_sum) and 1–3 pairs do not).  κ rises smoothly to infinity at r_c.
+
+The solve works with the scaled split charges u_b = √κ_b p_b = p_b / √s_b (bond softness
+s_b = 1/κ_b = g² / κ⁰): then ½κp² = ½u², q = q_ref + T(√s u), and nothing is infinite:
+
+    E(u, d) = E_PQEq(q_ref + T √s u, d) + ½ |u|² − F · μ,    Hessian  I + √s Tᵀ H_qq T √s
+
+(plus the unchanged shell blocks and the charge–shell block √s Tᵀ H_qd): the SQE Hessian
+Tᵀ H_qq T + diag(κ) in p, scaled by the diagonal √s on both sides.  At r → r_c, √s → 0 and the
+bond decouples (u_b → 0 and p_b = √s_b u_b → 0): the bond's energy, about −½ s_b (Δφ_b)², goes
+to zero with s_b = g²/κ⁰, whose first and second derivatives vanish there, so energy, forces
+and stress stay continuous as bonds appear and disappear.
+
+Limits: κ⁰ → 0 on a connected bond graph gives global PQEq (only the total charge is fixed);
+κ⁰ → ∞ freezes q = q_ref (shells only).
+
+Total charge (project choice): the reference charges q_ref put every charge group's charge
+uniformly on the group's atoms (``groups``/``group_charges`` of :class:`~.pqeq.PQEq`; without
+groups, the total charge on all atoms).  Bonds also cross group boundaries, so inter-molecular
+transfer is possible but bounded by κ: give an ion its own group to put its charge on it (the
+OpenMM integration's ``charge_groups="molecules"`` does this from the topology); its charge then
+stays on it up to what its bonds to neighbours transfer.
+
+Field under periodic boundaries: the bond vectors r_b are the pair vectors of the image actually
+bonded, so μ and the field energy do not change when an atom is wrapped into the box (the
+reference term is zero for neutral groups; charged groups are made whole around their first
+atom).  This holds for liquids and crystals without charge groups.
+
+Forces: at the converged (u, d), dE/dr = ∂E/∂r at fixed (u, d); q depends on r through √s(r),
+which adds Σ_b (∂E/∂q_j − ∂E/∂q_i) u_b ∂√s_b/∂r (``SplitChargeSolve._split_energy``).
+
+The solve (:class:`SplitChargeSolve`, mixed into :class:`~.pqeq.PQEq`) is the physical mode's:
+inexact Newton steps on the exact Hessian at zero shell displacement (``PQEq._joint_matvec``
+with the charges mapped through T √s, back through √s Tᵀ), preconditioned conjugate gradients
+(Jacobi: 1 + s_b (J_i + J_j − 2 C_ij) on the bonds, K_s on the shells), Anderson mixing, and a
+warm start of u extrapolated from previous calls (bonds matched by (i, j, shift)).  Bonds
+are a subset of the real-space pair list, so no extra neighbour search is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from .._torchscript import constant
+from ..elements import SYMBOLS, atomic_number
+from ..neighbors import pair_vectors
+from .kernels import pair_screening, safe_norm
+from .realspace import erf_over_r_and_derivative
+
+#: Charge-transfer models of the physical mode.
+CHARGE_TRANSFER_MODELS = ("global", "split")
+#: Defaults of the split-charge model (``transfer`` argument of :class:`~.pqeq.PQEq`).
+DEFAULT_TRANSFER: Dict[str, object] = {"default_hardness": 5.0, "hardness": {}, "onset": 1.1, "cutoff": 1.5}
+#: Default bound of trainable bond hardnesses: κ⁰ within [κ⁰_start / f, κ⁰_start · f].
+DEFAULT_KAPPA_BOUND: float = 20.0
+
+
+def pair_name(z_a: int, z_b: int) -> str:
+    """Element-pair name, lighter element first (``"H-C"``, ``"C-O"``)."""
+    lo, hi = min(z_a, z_b), max(z_a, z_b)
+    return SYMBOLS[lo] + "-" + SYMBOLS[hi]
+
+
+def parse_pair(name: str) -> Tuple[int, int]:
+    """Atomic numbers ``(lighter, heavier)`` of an element-pair name like ``"C-H"`` or ``"O-H"``."""
+    parts = str(name).split("-")
+    if len(parts) != 2:
+        raise ValueError(f"element pair {name!r}: write it as two element symbols joined by '-', e.g. 'C-H'")
+    za, zb = atomic_number(parts[0]), atomic_number(parts[1])
+    return min(za, zb), max(za, zb)
+
+
+def normalize_transfer(transfer: Optional[dict]) -> Dict[str, object]:
+    """Validated split-charge options: ``default_hardness`` κ⁰ (eV/e²) of pairs not listed,
+    ``hardness`` {pair: κ⁰}, ``onset`` f_on and ``cutoff`` f_c (multiples of the covalent-radius
+    sum).  Unknown keys, non-positive hardnesses and ``cutoff <= onset`` are errors."""
+    values = dict(DEFAULT_TRANSFER)
+    values["hardness"] = {}
+    given = dict(transfer or {})
+    unknown = set(given) - set(DEFAULT_TRANSFER)
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)} in the split-charge `transfer` options; "
+                         f"allowed: {sorted(DEFAULT_TRANSFER)}")
+    values.update({k: v for k, v in given.items() if k != "hardness"})
+    hardness: Dict[str, float] = {}
+    for name, value in dict(given.get("hardness") or {}).items():
+        za, zb = parse_pair(name)
+        if not float(value) > 0:
+            raise ValueError(f"bond hardness of {name} is {value} eV but must be positive")
+        hardness[pair_name(za, zb)] = float(value)
+    values["hardness"] = hardness
+    if not float(values["default_hardness"]) > 0:  # type: ignore[arg-type]
+        raise ValueError(f"`default_hardness` is {values['default_hardness']} eV but must be positive")
+    onset, cutoff = float(values["onset"]), float(values["cutoff"])  # type: ignore[arg-type]
+    if not 0 < onset < cutoff:
+        raise ValueError(f"split-charge `onset` ({onset}) and `cutoff` ({cutoff}) must satisfy 0 < onset < cutoff "
+                         "(multiples of the covalent-radius sum)")
+    values["onset"], values["cutoff"] = onset, cutoff
+    values["default_hardness"] = float(values["default_hardness"])  # type: ignore[arg-type]
+    return values
+
+
+def smooth_switch(t: torch.Tensor) -> torch.Tensor:
+    """``1 − 10t³ + 15t⁴ − 6t⁵`` for t clipped to [0, 1]: 1 at t ≤ 0, 0 at t ≥ 1, with zero first
+    and second derivatives at both ends."""
+    t = t.clamp(0.0, 1.0)
+    return 1.0 - t * t * t * (10.0 + t * (-15.0 + 6.0 * t))
+
+
+class BondHardness(torch.nn.Module):
+    """Bond hardness κ_b = κ⁰_{Z_i Z_j} / g(r_b)² of the split-charge model (module docstring).
+
+    Parameters
+    ----------
+    supported : atomic numbers the PQEq module supports.
+    transfer : split-charge options (:func:`normalize_transfer`).
+    trainable : element pairs whose κ⁰ is free (list of names like ``"C-H"``, or ``"all"``: every
+        pair of supported elements), or None.
+    bound : factor f of the bounds: a free κ⁰ = κ⁰_start · f^tanh(θ), θ = 0 at the start.
+
+    Buffers: ``base_hardness`` (Z, Z) eV/e², ``radius`` (Z,) Å; ``raw_kappa`` (k,) the free θ.
+    """
+
+    def __init__(self, supported: Sequence[int], transfer: Optional[dict] = None,
+                 trainable: Optional[Union[str, Sequence[str]]] = None, bound: float = DEFAULT_KAPPA_BOUND):
+        super().__init__()
+        from ase.data import covalent_radii
+
+        options = normalize_transfer(transfer)
+        self.options: Dict[str, object] = options
+        zs = sorted({int(z) for z in supported})
+        size = (max(zs) + 1) if zs else 1
+        self.onset: float = float(options["onset"])  # type: ignore[arg-type]
+        self.cutoff_factor: float = float(options["cutoff"])  # type: ignore[arg-type]
+        base = torch.full((size, size), float(options["default_hardness"]), dtype=torch.float64)  # type: ignore[arg-type]
+        hardness: Dict[str, float] = options["hardness"]  # type: ignore[assignment]
+        for name, value in hardness.items():
+            za, zb = parse_pair(name)
+            if za >= size or zb >= size or za not in zs or zb not in zs:
+                raise ValueError(f"bond hardness given for {name}, but the PQEq module does not support both "
+                                 "elements (give them in `elements`)")
+            base[za, zb] = value
+            base[zb, za] = value
+        self.register_buffer("base_hardness", base)
+        self.register_buffer("radius", torch.tensor([float(covalent_radii[z]) for z in range(size)],
+                                                    dtype=torch.float64))
+        if not bound > 1:
+            raise ValueError(f"the bond-hardness bound is a scale factor and must be > 1, got {bound}")
+        self.bound: float = float(bound)
+        pairs: List[Tuple[int, int]] = []
+        if trainable == "all":
+            pairs = [(a, b) for k, a in enumerate(zs) for b in zs[k:]]
+        elif isinstance(trainable, str):
+            raise ValueError(f"trainable 'kappa': give a list of element pairs or 'all', got {trainable!r}")
+        elif trainable:
+            for name in trainable:
+                za, zb = parse_pair(name)
+                if za not in zs or zb not in zs:
+                    raise ValueError(f"trainable 'kappa': pair {name} has an element this PQEq module does not "
+                                     "support (give it in `elements`)")
+                pairs.append((za, zb))
+            pairs = sorted(set(pairs))
+        self.pairs: List[str] = [pair_name(a, b) for a, b in pairs]
+        self.n_free: int = len(pairs)
+        self.register_buffer("pair_a", torch.tensor([a for a, _ in pairs], dtype=torch.long), persistent=False)
+        self.register_buffer("pair_b", torch.tensor([b for _, b in pairs], dtype=torch.long), persistent=False)
+        if pairs:
+            self.raw_kappa = torch.nn.Parameter(torch.zeros(len(pairs), dtype=torch.float64))
+        else:
+            self.register_buffer("raw_kappa", torch.zeros(0, dtype=torch.float64), persistent=False)
+
+    def hardness_table(self) -> torch.Tensor:
+        """κ⁰ (Z, Z) eV/e², the free pairs mapped from their raw parameters (differentiable)."""
+        table = self.base_hardness
+        if self.pair_a.shape[0] > 0:
+            factor = torch.exp(math.log(self.bound) * torch.tanh(self.raw_kappa))
+            values = table[self.pair_a, self.pair_b] * factor
+            table = table.index_put((self.pair_a, self.pair_b), values).index_put((self.pair_b, self.pair_a), values)
+        return table
+
+    def cutoffs(self, z_i: torch.Tensor, z_j: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Onset r_on and cutoff r_c (Å) of bonds between elements ``z_i``, ``z_j`` (B,)."""
+        total = self.radius.index_select(0, z_i) + self.radius.index_select(0, z_j)
+        return self.onset * total, self.cutoff_factor * total
+
+    def root_softness(self, distance: torch.Tensor, z_i: torch.Tensor, z_j: torch.Tensor
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(√s_b, √κ⁰_b)`` (B,): √s = g(r)/√κ⁰ in e/√eV and the bond's base √κ⁰ in √eV/e,
+        differentiable in the distances (Å) and the free hardnesses."""
+        r_on, r_c = self.cutoffs(z_i, z_j)
+        g = smooth_switch((distance - r_on) / (r_c - r_on))
+        root_kappa = self.hardness_table()[z_i, z_j].to(distance.dtype).sqrt()
+        return g / root_kappa, root_kappa
+
+    @torch.jit.ignore
+    def values(self) -> Dict[str, float]:
+        """Current κ⁰ (eV/e²) of the free pairs ``{"C-H": ...}``."""
+        with torch.no_grad():
+            table = self.hardness_table()
+            return {self.pairs[k]: float(table[int(self.pair_a[k]), int(self.pair_b[k])]) for k in range(self.n_free)}
+
+
+def transfer_charges(split: torch.Tensor, bond_i: torch.Tensor, bond_j: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """``T p`` (N,) e: split charges ``split`` (B,) moved from ``bond_i`` to ``bond_j``."""
+    out = torch.zeros(n_atoms, dtype=split.dtype, device=split.device)
+    return out.index_add(0, bond_j, split).index_add(0, bond_i, -split)
+
+
+def bond_differences(values: torch.Tensor, bond_i: torch.Tensor, bond_j: torch.Tensor) -> torch.Tensor:
+    """``Tᵀ v`` (B,): ``v_j − v_i`` for per-atom ``values`` (N,)."""
+    return values.index_select(0, bond_j) - values.index_select(0, bond_i)
+
+
+def bond_keys(bond_i: torch.Tensor, bond_j: torch.Tensor, shifts: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """One int64 key per bond (B,) from (i, j, integer image shift; |shift| < 16), to match bonds
+    across calls."""
+    shift_range = 16
+    code = torch.round(shifts).to(torch.long).clamp(-shift_range + 1, shift_range - 1) + shift_range
+    width = 2 * shift_range
+    cell_code = (code[:, 0] * width + code[:, 1]) * width + code[:, 2]
+    return (bond_i * n_atoms + bond_j) * (width * width * width) + cell_code
+
+
+def remap(values: torch.Tensor, old_keys: torch.Tensor, new_keys: torch.Tensor) -> torch.Tensor:
+    """Values (k, B_old) of bonds ``old_keys`` carried over to bonds ``new_keys`` (k, B_new);
+    bonds that are new get 0."""
+    out = torch.zeros(values.shape[0], new_keys.shape[0], dtype=values.dtype, device=values.device)
+    if old_keys.shape[0] == 0 or new_keys.shape[0] == 0:
+        return out
+    order = torch.argsort(old_keys)
+    sorted_keys = old_keys.index_select(0, order)
+    where = torch.searchsorted(sorted_keys, new_keys).clamp(max=sorted_keys.shape[0] - 1)
+    found = sorted_keys.index_select(0, where) == new_keys
+    source = order.index_select(0, where)
+    picked = values.index_select(1, source)
+    return torch.where(found.unsqueeze(0), picked, out)
+
+
+class SplitChargeSolve:
+    """The split-charge solve, mixed into :class:`~.pqeq.PQEq` (it uses its parameters, pair
+    kernels and Hessian products; see the module docstring).  Its state: the bond hardness
+    module ``transfer`` and the warm start of the scaled split charges u per bond key."""
+
+    def _init_split(self, charge_transfer: str, supported: Sequence[int], transfer: Optional[dict],
+                    trainable_pairs: Optional[Union[str, Sequence[str]]], kappa_bound: float) -> None:
+        if charge_transfer not in CHARGE_TRANSFER_MODELS:
+            raise ValueError(f"`charge_transfer` is {charge_transfer!r}; options are 'global', 'split'")
+        if charge_transfer == "split" and getattr(self, "mode") != "physical":
+            raise ValueError("charge_transfer 'split' needs mode 'physical' (mode 'reaxnet' is the published practice, "
+                             "which has global charge transfer)")
+        if charge_transfer == "global" and (transfer or trainable_pairs):
+            raise ValueError("bond hardnesses (`transfer`, trainable 'kappa') belong to charge_transfer 'split'")
+        self.charge_transfer: str = charge_transfer
+        self.transfer = BondHardness(supported, transfer, trainable_pairs if charge_transfer == "split" else None,
+                                     kappa_bound)
+        self.register_buffer("split_keys", torch.zeros(0, dtype=torch.long), persistent=False)
+        self.register_buffer("split_last", torch.zeros(0, dtype=torch.float64), persistent=False)
+        self.register_buffer("split_history", torch.zeros(0, 0, dtype=torch.float64), persistent=False)
+
+    # ------------------------------------------------------------------ bonds
+    def _split_bonds(
+        self, numbers: torch.Tensor, i: torch.Tensor, j: torch.Tensor, shifts: torch.Tensor, vec: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Bonds among the listed pairs: ``(bond_i, bond_j, bond_shifts)``, the pairs closer than
+        their transfer cutoff (``vec``: the pairs' vectors, no gradient needed)."""
+        z_i, z_j = numbers.index_select(0, i), numbers.index_select(0, j)
+        _, r_c = self.transfer.cutoffs(z_i, z_j)
+        keep = safe_norm(vec) < r_c.to(vec.dtype)
+        return i[keep], j[keep], shifts[keep]
+
+    def _split_reference(self, groups: torch.Tensor, counts: torch.Tensor, group_charges: torch.Tensor) -> torch.Tensor:
+        """Reference charges q_ref (N,) e: each group's charge spread uniformly over its atoms."""
+        return (group_charges / counts).index_select(0, groups)
+
+    def _split_predict(self, keys: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Start u (B,): extrapolated from previous calls (``predictor_order``), matched by bond key."""
+        if self.split_keys.shape[0] == 0 or keys.shape[0] == 0:
+            return torch.zeros(keys.shape[0], dtype=dtype, device=keys.device)
+        if torch.equal(self.split_keys, keys):
+            last = self.split_last
+            history = self.split_history
+        else:
+            last = remap(self.split_last.unsqueeze(0), self.split_keys, keys)[0]
+            history = remap(self.split_history, self.split_keys, keys) if self.split_history.shape[0] > 0 \
+                else torch.zeros(0, keys.shape[0], dtype=torch.float64, device=keys.device)
+        order = min(self.predictor_order, history.shape[0])
+        u = last
+        if order == 1:
+            u = 2.0 * last - history[0]
+        elif order == 2:
+            u = 3.0 * last - 3.0 * history[0] + history[1]
+        return u.to(dtype)
+
+    def _split_remember(self, keys: torch.Tensor, u: torch.Tensor) -> None:
+        """Store u for the next call (history remapped to the current bonds; buffers reassigned)."""
+        u64 = constant(u).to(torch.float64)
+        if self.predictor_order > 0 and self.split_keys.shape[0] > 0:
+            same = torch.equal(self.split_keys, keys)
+            last = self.split_last if same else remap(self.split_last.unsqueeze(0), self.split_keys, keys)[0]
+            keep = self.predictor_order - 1
+            older = self.split_history
+            if older.shape[0] > 0 and not same:
+                older = remap(older, self.split_keys, keys)
+            if older.shape[0] > 0 and keep > 0:
+                self.split_history = torch.cat([last.unsqueeze(0), older[:keep]])
+            else:
+                self.split_history = last.unsqueeze(0)
+        else:
+            self.split_history = torch.zeros(0, keys.shape[0], dtype=torch.float64, device=keys.device)
+        self.split_keys = keys
+        self.split_last = u64
+
+    @torch.jit.export
+    def reset_split(self) -> None:
+        """Forget the warm start of the split charges."""
+        self.split_keys = torch.zeros(0, dtype=torch.long, device=self.split_keys.device)
+        self.split_last = torch.zeros(0, dtype=torch.float64, device=self.split_keys.device)
+        self.split_history = torch.zeros(0, 0, dtype=torch.float64, device=self.split_keys.device)
+
+    # ------------------------------------------------------------------ solve
+    def _split_solve_call(
+        self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, numbers: torch.Tensor, d: torch.Tensor,
+        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
+        shifts: torch.Tensor, field: torch.Tensor, cutoff: float, groups: torch.Tensor, counts: torch.Tensor,
+        group_charges: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+               torch.Tensor, torch.Tensor, List[float]]:
+        """Bonds, reference charges, warm start and the converged solve at fixed positions (no
+        autograd).  Returns (bond_i, bond_j, bond_shifts, bond keys, q_ref, u, q, d, ∂E/∂q, stats)."""
+        bond_i, bond_j, bond_shifts = self._split_bonds(numbers, i, j, shifts, cache["vec"])
+        bond_vec = pair_vectors(pos, cell, bond_i, bond_j, bond_shifts)
+        root_s, root_kappa = self.transfer.root_softness(safe_norm(bond_vec), numbers.index_select(0, bond_i),
+                                                         numbers.index_select(0, bond_j))
+        keys = bond_keys(bond_i, bond_j, bond_shifts, pos.shape[0])
+        q_ref = self._split_reference(groups, counts, group_charges)
+        u = self._split_predict(keys, pos.dtype)
+        u, q, d, gq, stats = self._solve_split(cache, pos, u, d, q_ref, p, cell, i, j, field, cutoff, bond_i, bond_j,
+                                               bond_vec, root_s, root_kappa)
+        return bond_i, bond_j, bond_shifts, keys, q_ref, u, q, d, gq, stats
+
+    def _split_static(self, cache: Dict[str, torch.Tensor], n: int, cell: Optional[torch.Tensor], q: torch.Tensor,
+                      z: torch.Tensor) -> torch.Tensor:
+        if cell is None:
+            return self.coulomb_open.hessian_static(cache, q, q + z, -z)
+        if self._use_pme(n, cell):
+            return self.coulomb_pme.hessian_static(cache, q, q + z, -z)
+        return self.coulomb_ewald.hessian_static(cache, q, q + z, -z)
+
+    def _solve_split(
+        self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, u: torch.Tensor, d: torch.Tensor,
+        q_ref: torch.Tensor, p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor,
+        j: torch.Tensor, field: torch.Tensor, cutoff: float, bond_i: torch.Tensor, bond_j: torch.Tensor,
+        bond_vec: torch.Tensor, root_s: torch.Tensor, root_kappa: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, List[float]]:
+        """Converged scaled split charges u (B,) and shells d (N, 3) by inexact Newton steps with
+        Anderson acceleration.  Returns (u, q, d, ∂E/∂q (N,) eV/e without the field term,
+        [cycles, CG iterations, charge residual, shell residual, converged, real-space pair sum eV]);
+        the charge residual is max_b |∂E/∂u_b| √κ⁰_b (= |∂E/∂p_b| g(r_b), eV/e)."""
+        n = pos.shape[0]
+        nb = u.shape[0]
+        pol = p["pol"]
+        inv_ks = torch.where(pol > 0, 1.0 / torch.where(pol > 0, p["Ks"], torch.ones_like(p["Ks"])),
+                             torch.zeros_like(p["Ks"]))
+        no_field_positions = torch.zeros_like(pos)
+        bond_field = bond_vec @ field
+        # Jacobi of the bond block: 1 + s (J_i + J_j − 2 C_ij) (C: the bare Gaussian kernel of the pair)
+        r_b = safe_norm(bond_vec)
+        alpha = pair_screening(p["a"].index_select(0, bond_i), p["a"].index_select(0, bond_j))
+        pair_hardness = (p["J"].index_select(0, bond_i) + p["J"].index_select(0, bond_j)
+                         - 2.0 * self.coulomb_open.coulomb_constant * erf_over_r_and_derivative(alpha, r_b)[0])
+        diag = torch.where(bond_i == bond_j, torch.ones_like(r_b), 1.0 + root_s * root_s * pair_hardness).clamp(min=1.0)
+        weight = torch.cat([torch.ones_like(u), (p["Ks"] * pol).unsqueeze(1).expand(n, 3).reshape(-1)]).sqrt()
+        x = torch.cat([u, d.reshape(-1)])
+        hist_dx: List[torch.Tensor] = []
+        hist_df: List[torch.Tensor] = []
+        x_prev = x
+        f_prev = torch.zeros_like(x)
+        iterations = 0
+        cg_iterations = 0
+        converged = False
+        q_res = float("inf")
+        d_res = float("inf")
+        q = q_ref + transfer_charges(root_s * u, bond_i, bond_j, n)
+        gq = torch.zeros_like(q)
+        real_energy = torch.zeros((), dtype=q.dtype, device=q.device)
+        while True:
+            q = q_ref + transfer_charges(root_s * u, bond_i, bond_j, n)
+            gq, gd, real_energy = self._gradients(cache, pos, q, d, p, cell, i, j, field, no_field_positions, cutoff)
+            gu = u + root_s * (bond_differences(gq, bond_i, bond_j) - bond_field)
+            q_res = float((gu * root_kappa).abs().max()) if nb > 0 else 0.0
+            d_res = float(gd.abs().max()) if n > 0 else 0.0
+            if q_res <= self.charge_tolerance and d_res <= self.shell_tolerance:
+                converged = True
+                break
+            if iterations >= self.max_iterations:
+                break
+            du, dd, n_cg = self._split_newton_step(cache, gu, gd, q, p, cell, i, j, inv_ks, root_s, bond_i, bond_j,
+                                                   diag, root_kappa)
+            cg_iterations += n_cg
+            f = torch.cat([du, dd.reshape(-1)])
+            x_new = x + f
+            if self.anderson_depth > 0:
+                if iterations > 0:
+                    hist_dx.append(x - x_prev)
+                    hist_df.append(f - f_prev)
+                    if len(hist_dx) > self.anderson_depth:
+                        hist_dx = hist_dx[1:]
+                        hist_df = hist_df[1:]
+                if len(hist_dx) > 0:
+                    dx = torch.stack(hist_dx, dim=1)
+                    df = torch.stack(hist_df, dim=1)
+                    a = df * weight.unsqueeze(1)
+                    gram = a.transpose(0, 1) @ a
+                    scale = float(gram.diagonal().max())
+                    gram = gram + (1e-12 * scale + 1e-300) * torch.eye(gram.shape[0], dtype=gram.dtype,
+                                                                           device=gram.device)
+                    gamma = torch.linalg.solve(gram, a.transpose(0, 1) @ (f * weight))
+                    x_new = x + f - (dx + df) @ gamma
+                x_prev = x
+                f_prev = f
+            x = x_new
+            u = x[:nb]
+            d = x[nb:].reshape(n, 3)
+            iterations += 1
+        return u, q, d, gq, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0,
+                             float(real_energy)]
+
+    def _split_newton_step(
+        self, cache: Dict[str, torch.Tensor], gu: torch.Tensor, gd: torch.Tensor, q: torch.Tensor,
+        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
+        inv_ks: torch.Tensor, root_s: torch.Tensor, bond_i: torch.Tensor, bond_j: torch.Tensor, diag: torch.Tensor,
+        root_kappa: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor, int]:
+        """Step ``(δu, δd)`` solving the linear model ``H̃ s = −g`` by PCG (Jacobi on bonds and
+        shells; no constraints: T conserves the charge), to ``newton_reduction`` of the residual's
+        2-norm or a fifth of the tolerances.  Returns (δu, δd, CG iterations)."""
+        n = q.shape[0]
+        static = self._split_static(cache, n, cell, q, p["Z"])
+        tol_q = 0.2 * self.charge_tolerance
+        tol_d = 0.2 * self.shell_tolerance
+        su = torch.zeros_like(gu)
+        sd = torch.zeros_like(gd)
+        ru = -gu
+        rd = -gd
+        zu = ru / diag
+        zd = rd * inv_ks.unsqueeze(1)
+        pu, pd = zu, zd
+        rz = (ru * zu).sum() + (rd * zd).sum()
+        target_u = self.newton_reduction * float(ru.norm())
+        target_d = self.newton_reduction * float(rd.norm())
+        nb = gu.shape[0]
+        iterations = 0
+        done = ((float((ru * root_kappa).abs().max()) if nb > 0 else 0.0) <= tol_q
+                and (float(rd.abs().max()) if n > 0 else 0.0) <= tol_d)
+        while not done and iterations < self.max_cg_iterations:
+            xq = transfer_charges(root_s * pu, bond_i, bond_j, n)
+            yq, yd = self._joint_matvec(cache, n, cell, i, j, q, p, static, xq, pd)
+            hu = pu + root_s * bond_differences(yq, bond_i, bond_j)
+            curvature = (pu * hu).sum() + (pd * yd).sum()
+            if not bool(curvature > 0) or not bool(rz > 0):
+                break
+            step = rz / curvature
+            su = su + step * pu
+            sd = sd + step * pd
+            ru = ru - step * hu
+            rd = rd - step * yd
+            zu = ru / diag
+            zd = rd * inv_ks.unsqueeze(1)
+            rz_new = (ru * zu).sum() + (rd * zd).sum()
+            pu = zu + (rz_new / rz) * pu
+            pd = zd + (rz_new / rz) * pd
+            rz = rz_new
+            iterations += 1
+            done = (float(ru.norm()) <= target_u and float(rd.norm()) <= target_d) or (
+                (float((ru * root_kappa).abs().max()) if nb > 0 else 0.0) <= tol_q
+                and (float(rd.abs().max()) if n > 0 else 0.0) <= tol_d)
+        return su, sd, iterations
+
+    # ------------------------------------------------------------------ energy
+    def _split_energy(
+        self, positions: torch.Tensor, numbers: torch.Tensor, q: torch.Tensor, d: torch.Tensor, u: torch.Tensor,
+        charge_gradient: torch.Tensor, q_ref: torch.Tensor, p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor],
+        i: torch.Tensor, j: torch.Tensor, shifts: torch.Tensor, field: torch.Tensor, field_pos: torch.Tensor,
+        cutoff: float, known: Optional[torch.Tensor], bond_i: torch.Tensor, bond_j: torch.Tensor,
+        bond_shifts: torch.Tensor, exact: bool,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Energy () eV, dipole (3,) e·Å and split charges p (B,) e at the solution, differentiable
+        in positions, cell, field and the free parameters.
+
+        ``exact``: the charges are rebuilt as q_ref + T(√s(r) u) with their whole graph (needed
+        when u and d carry implicit derivatives, or for second derivatives).  Otherwise the charges
+        enter as constants and their dependence on the positions through √s(r) is the term
+        Σ_b (∂E/∂q_j − ∂E/∂q_i) u_b (√s_b(r) − √s_b) (value zero, exact first derivatives), so the
+        Coulomb energy keeps its fast path (the solve's real-space sum, compiled operators)."""
+        z = p["Z"]
+        n = positions.shape[0]
+        bond_vec = pair_vectors(positions, cell, bond_i, bond_j, bond_shifts)
+        root_s, _ = self.transfer.root_softness(safe_norm(bond_vec), numbers.index_select(0, bond_i),
+                                                numbers.index_select(0, bond_j))
+        split = root_s * u
+        no_field = torch.zeros_like(field)
+        if exact:
+            charges = q_ref + transfer_charges(split, bond_i, bond_j, n)
+            energy = self._energy(positions, charges, d, p, cell, i, j, shifts, no_field, field_pos, cutoff, None)
+        else:
+            energy = self._energy(positions, q, d, p, cell, i, j, shifts, no_field, field_pos, cutoff, known)
+            energy = energy + ((root_s - constant(root_s)) * u
+                               * bond_differences(charge_gradient, bond_i, bond_j)).sum()
+        dipole = ((q_ref.unsqueeze(1) * field_pos).sum(0) + (split.unsqueeze(1) * bond_vec).sum(0)
+                  - (z.unsqueeze(1) * d).sum(0))
+        energy = energy + 0.5 * (u * u).sum() - (field * dipole).sum()
+        return energy, dipole, split
+
+    @torch.jit.unused
+    def _implicit_split(
+        self, positions: torch.Tensor, numbers: torch.Tensor, u: torch.Tensor, d: torch.Tensor, q_ref: torch.Tensor,
+        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], field: torch.Tensor, bond_i: torch.Tensor,
+        bond_j: torch.Tensor, bond_shifts: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(ũ, d̃)`` equal to the converged ``(u, d)`` with exact first derivatives with respect to
+        the free parameters, positions and field (:func:`.implicit.implicit_stationary`; open systems)."""
+        from .implicit import implicit_stationary
+
+        if cell is not None:
+            raise NotImplementedError(
+                "derivatives of PQEq charges and forces with respect to trainable PQEq parameters are implemented "
+                "for open (non-periodic) systems; freeze the PQEq parameters for periodic training data")
+        n = positions.shape[0]
+        if n > self.implicit_max_atoms:
+            raise NotImplementedError(
+                "trainable PQEq parameters: the dense implicit differentiation handles up to "
+                + str(self.implicit_max_atoms) + " atoms, this structure has " + str(n))
+        energy = split_energy_function(self, positions, numbers, p, field, bond_i, bond_j, bond_shifts, q_ref)
+        x = implicit_stationary(energy, torch.cat([u, d.reshape(-1)]), split_mask(p, u.shape[0]),
+                                torch.zeros(0, dtype=torch.long, device=positions.device), 0)
+        return x[: u.shape[0]], x[u.shape[0]:].reshape(n, 3)
+
+
+def split_energy_function(pqeq, positions: torch.Tensor, numbers: torch.Tensor, p: Dict[str, torch.Tensor],
+                          field: torch.Tensor, bond_i: torch.Tensor, bond_j: torch.Tensor, bond_shifts: torch.Tensor,
+                          q_ref: torch.Tensor):
+    """E(x) eV of the variables x = (u (B,), d (3N,)) of an open system, with its whole graph
+    (for implicit differentiation and the analytic polarizability)."""
+    from .coulomb import all_pairs
+
+    n = positions.shape[0]
+    nb = bond_i.shape[0]
+    i, j = all_pairs(n, positions.device)
+    shifts = torch.zeros((i.shape[0], 3), dtype=positions.dtype, device=positions.device)
+
+    def energy(x: torch.Tensor) -> torch.Tensor:
+        value, _, _ = pqeq._split_energy(positions, numbers, q_ref, x[nb:].reshape(n, 3), x[:nb], q_ref, q_ref, p,
+                                         None, i, j, shifts, field, positions, 0.0, None, bond_i, bond_j,
+                                         bond_shifts, True)
+        return value
+
+    return energy
+
+
+def split_mask(p: Dict[str, torch.Tensor], n_bonds: int) -> torch.Tensor:
+    """1 for the free variables (every u, the shells of polarizable atoms), 0 for fixed ones."""
+    n = p["pol"].shape[0]
+    shells = (p["pol"] > 0).to(p["pol"].dtype).unsqueeze(1).expand(n, 3).reshape(-1)
+    return torch.cat([torch.ones(n_bonds, dtype=shells.dtype, device=shells.device), shells])
+
+
+def split_polarizability(pqeq, positions: torch.Tensor, numbers: torch.Tensor, u: torch.Tensor, d: torch.Tensor,
+                         q_ref: torch.Tensor, p: Dict[str, torch.Tensor], bond_i: torch.Tensor, bond_j: torch.Tensor,
+                         bond_shifts: torch.Tensor) -> torch.Tensor:
+    """Polarizability (3, 3) Å³ of an open system in the split-charge model at its converged
+    ``(u, d)`` (best the implicit ``(ũ, d̃)``), differentiable in the free parameters:
+    α = M K⁻¹ Mᵀ k_e with μ = Σ_b √s_b u_b r_b − Σ Z d (:func:`.implicit.response_polarizability`)."""
+    from .implicit import response_polarizability
+
+    n = positions.shape[0]
+    vec = pair_vectors(positions, None, bond_i, bond_j, bond_shifts)
+    root_s, _ = pqeq.transfer.root_softness(safe_norm(vec), numbers.index_select(0, bond_i),
+                                            numbers.index_select(0, bond_j))
+    eye = torch.eye(3, dtype=positions.dtype, device=positions.device)
+    shells = -(p["Z"] * (p["pol"] > 0).to(positions.dtype)).reshape(n, 1, 1) * eye.unsqueeze(0)
+    m = torch.cat([(root_s.unsqueeze(1) * vec).transpose(0, 1), shells.permute(2, 0, 1).reshape(3, 3 * n)], dim=1)
+    field = torch.zeros(3, dtype=positions.dtype, device=positions.device)
+    energy = split_energy_function(pqeq, positions, numbers, p, field, bond_i, bond_j, bond_shifts, q_ref)
+    return response_polarizability(energy, torch.cat([u, d.reshape(-1)]), m, split_mask(p, u.shape[0]),
+                                   torch.zeros(0, dtype=torch.long, device=positions.device), 0)

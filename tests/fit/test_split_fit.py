@@ -1,0 +1,148 @@
+"""Fitting the split-charge model: bond hardnesses as bounded trainable parameters, exact
+derivatives of the fit loss with respect to them, and the record a fitted set carries."""
+
+import math
+
+import pytest
+import torch
+
+from openmm_pqeq.electrostatics import PQEq
+from openmm_pqeq.fit.pqeq_fit import Structure, build_pqeq, charge_transfer_record, free_parameters, loss_terms, predict
+
+WEIGHTS = {"dipole": 1.0, "polarizability": 1.0, "field_energy": 1.0, "esp": 0.5}
+SCALES = {"dipole": 0.1, "polarizability": 1.0, "field_energy": 2.0, "esp": 0.1}
+SPEC = {"kappa": "all", "chi": ["O", "Cl"], "Ks": ["Na", "O"], "bounds": {"kappa": 10.0}}
+
+
+def _molecules():
+    water_na = (torch.tensor([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0], [0.2, -2.2, 0.3]]),
+                torch.tensor([8, 1, 1, 11]), 1.0)
+    nacl_water = (torch.tensor([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0], [0.2, -2.3, 0.3],
+                                [0.1, -4.7, -0.2]]), torch.tensor([8, 1, 1, 11, 17]), 0.0)
+    return [water_na, nacl_water]
+
+
+def _set_raw(values, params):
+    with torch.no_grad():
+        for param, value in zip(params, values):
+            param.copy_(value)
+
+
+def _synthetic_structures():
+    """Structures whose 'DFT' reference is the split model itself with other parameters."""
+    ref = build_pqeq([1, 8, 11, 17], "reaxnet", SPEC, 1e-10, 1e-9, "split")
+    _set_raw([torch.tensor([0.3, -0.2]), torch.tensor([0.2, -0.3]), torch.linspace(-0.5, 0.5, 10)],
+             free_parameters(ref))
+    structures = []
+    for pos, numbers, charge in _molecules():
+        s = Structure(name=str(numbers.tolist()), positions=pos, numbers=numbers, charge=charge,
+                      dipole=torch.zeros(3), polarizability=torch.zeros(3, 3), field_step=0.25,
+                      field_energies=torch.zeros(6), esp_points=pos.mean(0) + torch.tensor(
+                          [[3.5, 0.0, 0.0], [0.0, -3.8, 0.0], [0.0, 0.0, 4.0], [-3.2, 2.0, 1.0]]),
+                      esp_values=torch.zeros(4))
+        with torch.no_grad():
+            pred = predict(ref, s)
+        s.dipole, s.polarizability = pred["dipole"], pred["polarizability"]
+        s.field_energies, s.esp_values = pred["field_energies"], pred["esp"]
+        structures.append(s)
+    return structures
+
+
+def _fd_check(loss_fn, params, h=1e-5, tol=1e-5):
+    grads = torch.autograd.grad(loss_fn(), params)
+    for param, grad in zip(params, grads):
+        for k in range(param.shape[0]):
+            with torch.no_grad():
+                param[k] += h
+                up = float(loss_fn())
+                param[k] -= 2 * h
+                down = float(loss_fn())
+                param[k] += h
+            fd = (up - down) / (2 * h)
+            assert abs(float(grad[k]) - fd) <= tol * max(1.0, abs(fd)), (param.shape, k, float(grad[k]), fd)
+
+
+def test_bond_hardness_bounds_and_start():
+    pqeq = PQEq(["O", "H"], charge_transfer="split", trainable={"kappa": ["O-H", "H-H"], "bounds": {"kappa": 4.0}},
+                transfer={"default_hardness": 3.0})
+    assert pqeq.transfer.pairs == ["H-H", "H-O"] and pqeq.n_trainable == 2
+    assert float(pqeq.transfer.hardness_table().detach()[1, 8]) == 3.0
+    for raw in (-1e6, 0.7, 1e6):
+        _set_raw([torch.full((2,), raw)], free_parameters(pqeq))
+        table = pqeq.transfer.hardness_table()
+        assert 0.75 * (1 - 1e-12) <= float(table[1, 8]) <= 12.0 * (1 + 1e-12)
+        assert float(table[1, 8]) == float(table[8, 1]) and float(table[8, 8]) == 3.0
+    with pytest.raises(ValueError, match="charge_transfer 'split'"):
+        PQEq(["O", "H"], trainable={"kappa": "all"})
+    with pytest.raises(ValueError, match="pair"):
+        PQEq(["O", "H"], charge_transfer="split", trainable={"kappa": ["C-H"]})
+
+
+def test_implicit_derivatives_of_charges_dipole_and_forces_with_respect_to_bond_hardness():
+    pos0, numbers, _ = _molecules()[1]
+    pqeq = PQEq(["O", "H", "Na", "Cl"], charge_transfer="split", trainable=SPEC, charge_tolerance=1e-11,
+                shell_tolerance=1e-10, predictor_order=0)
+    params = free_parameters(pqeq)
+    _set_raw([torch.tensor([0.1, -0.2]), torch.tensor([0.3, 0.1]), torch.linspace(-0.3, 0.4, 10)], params)
+
+    def loss():
+        outer = torch.is_grad_enabled()
+        with torch.enable_grad():
+            pos = pos0.clone().requires_grad_(True)
+            pqeq.reset()
+            out = pqeq(pos, numbers, None, torch.tensor([0.0, 0.05, 0.1]), 0.0)
+            (forces,) = torch.autograd.grad(-out["energy"], pos, create_graph=outer)
+        return (forces ** 2).sum() + (out["dipole"] ** 2).sum() + (out["charges"] ** 3).sum() + out["energy"]
+
+    _fd_check(loss, params)
+
+
+def test_fit_loss_gradient_with_respect_to_bond_hardness_matches_finite_differences_and_a_fit_reduces_it():
+    structures = _synthetic_structures()
+    pqeq = build_pqeq([1, 8, 11, 17], "reaxnet", SPEC, 1e-10, 1e-9, "split")
+    params = free_parameters(pqeq)
+    assert sum(p.numel() for p in params) == 14
+    _fd_check(lambda: loss_terms(pqeq, structures, WEIGHTS, SCALES)["loss"], params)
+    optimizer = torch.optim.Adam(params, lr=0.1)
+    losses = []
+    for _ in range(6):
+        optimizer.zero_grad()
+        loss = loss_terms(pqeq, structures, WEIGHTS, SCALES)["loss"]
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.5 * losses[0]
+    record = charge_transfer_record(pqeq)
+    assert record["model"] == "split" and set(record["hardness"]) >= set(pqeq.transfer.pairs)
+    assert all(math.isfinite(v) and v > 0 for v in record["hardness"].values())
+    # a PQEq built from the record reproduces the fitted hardnesses
+    rebuilt = PQEq(["O", "H", "Na", "Cl"], charge_transfer="split",
+                   transfer={k: v for k, v in record.items() if k != "model"})
+    assert torch.allclose(rebuilt.transfer.hardness_table(), pqeq.transfer.hardness_table().detach())
+
+
+def test_shipped_split_set_selects_its_charge_transfer_model_and_round_trips(tmp_path):
+    from openmm_pqeq.electrostatics.parameters import PARAMETER_SETS, _load_tables, charge_transfer_of, provenance
+    from openmm_pqeq.io import load_model, save_model
+    from openmm_pqeq.model import build_model
+
+    assert "pqeq-split" in PARAMETER_SETS
+    if "pqeq-split" not in _load_tables()["sets"]:
+        pytest.skip("openmm_pqeq/data/pqeq_split.json not shipped")
+    model_name, options = charge_transfer_of("pqeq-split")
+    assert model_name == "split" and options["hardness"]
+    assert charge_transfer_of("pqeq-refined")[0] == "global"
+    info = provenance("pqeq-split")
+    assert info["provenance"]["start"] == "pqeq-refined" and "test" in info["metrics"]["refined"]
+    pqeq = PQEq(["O", "H", "C"], params="pqeq-split")
+    assert pqeq.charge_transfer == "split"
+    assert float(pqeq.transfer.hardness_table()[1, 8]) == pytest.approx(options["hardness"]["H-O"])
+    assert PQEq(["O", "H"], params="pqeq-split", charge_transfer="global").charge_transfer == "global"
+    model = build_model({"elements": ["O", "H"], "pqeq": {"params": "pqeq-split"}})
+    save_model(model, tmp_path / "s.pt")
+    loaded = load_model(tmp_path / "s.pt")
+    assert loaded.pqeq.charge_transfer == "split"
+    pos = torch.tensor([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0]])
+    a = model(pos, torch.tensor([8, 1, 1]), None, torch.zeros(3))
+    b = loaded(pos, torch.tensor([8, 1, 1]), None, torch.zeros(3))
+    assert torch.allclose(a["charges"], b["charges"], atol=1e-10)
