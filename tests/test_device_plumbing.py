@@ -208,7 +208,7 @@ def test_model_sums_e0_per_atom_energies_in_float64():
     out = model(pos, num, None, torch.zeros(3))
     per_atom = model.e0(pos.float(), num, None)
     exact = float(per_atom.double().sum())
-    assert abs(float(per_atom.sum()) - exact) > 1e-3  # a float32 sum would fail the next line
+    assert abs(float(per_atom.float().sum()) - exact) > 1e-3  # a float32 sum would fail the next line
     assert float(out["energy"]) == pytest.approx(exact, abs=1e-6)
 
 
@@ -218,7 +218,8 @@ def test_python_backend_device_and_precision_survive_pickling():
     from openmm_pqeq.model import config_of
 
     model = _model()
-    computation = PythonForceComputation(config_of(model), model_weights(model), None, 6, "cpu", "double")
+    computation = PythonForceComputation(config_of(model), model_weights(model), None, 6, device="cpu",
+                                         precision="double")
     loaded = pickle.loads(pickle.dumps(computation))
     assert (loaded.device, loaded.precision, loaded.pqeq_precision) == ("cpu", "double", "double")
     assert loaded.model.e0.per_species_shift.dtype == torch.float64
