@@ -163,6 +163,20 @@ def test_openmm_ml_entry_point(model, waters, tmp_path):
         MLPotential("pqeq")
 
 
+@pytest.mark.parametrize("first", ["openmm_pqeq.integrations.openmmml_plugin", "openmmml"])
+def test_openmm_ml_plugin_imports_in_either_order(first):
+    """openmm-ml loads its plugins while it is imported: importing the plugin module first
+    must not meet itself half-initialized (a new process, so neither is imported yet)."""
+    code = (f"import {first}\n"
+            "from openmmml import MLPotential\n"
+            "from openmm_pqeq.integrations import openmmml_plugin\n"
+            "factory = MLPotential._implFactories['pqeq']\n"
+            "assert isinstance(factory, openmmml_plugin.PQEqPotentialImplFactory)\n"
+            "assert isinstance(factory.createImpl('pqeq-water-demo'), openmmml_plugin.PQEqPotentialImpl)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
 def test_model_file_errors(model, tmp_path):
     path = save_model(model, tmp_path / "model.pt")
     reloaded = load_model(path)
