@@ -218,6 +218,7 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
     from ._atomic import atomic_path
     from .charge_constraint import resolve_charge_groups
     from .fields import ConstantField, FieldProtocolReporter
+    from .integrations.openmm_force import pqeq_force_index
     from .integrations.reporters import PQEqReporter, read_charges
     from .integrations.system import create_system
     from .io import load_model
@@ -272,7 +273,7 @@ def run_water_field_md(model: Union[str, Path], output_dir: Union[str, Path], se
             app.DCDReporter(str(output / "trajectory.dcd"), interval, append=append["trajectory.dcd"]),
             app.StateDataReporter(str(output / "thermo.csv"), interval, step=True, time=True, potentialEnergy=True,
                                   kineticEnergy=True, temperature=True, speed=True, append=append["thermo.csv"]),
-            PQEqReporter(charges_path, interval, loaded, topology, charge_groups=groups or "total",
+            PQEqReporter(charges_path, interval, loaded, force=system.getForce(pqeq_force_index(system)),
                          shells_file=output / "shells.txt", append=append["charges.txt"],
                          device=settings.device),
             field_reporter,  # after the charge reporter: charges at a step see the field that acted during it

@@ -37,9 +37,9 @@ from .. import ops
 from .._torchscript import constant
 from ..neighbors import pair_vectors
 from .backends import CustomOpKernels, TorchKernels
-from .ewald import EwaldReciprocal
+from .ewald import EwaldReciprocal, self_and_background
 from .kernels import safe_norm
-from .pme import PMEReciprocal
+from .pme import PMEReciprocal, mesh_wavenumbers_squared
 from .realspace import METHOD_DIRECT, METHOD_EWALD, METHOD_TAPERED, erf_over_r_and_derivative
 
 _METHODS = {"direct": METHOD_DIRECT, "ewald": METHOD_EWALD, "tapered": METHOD_TAPERED}
@@ -211,11 +211,6 @@ class GaussianCoulomb(torch.nn.Module):
                     cache["ewald_sin"] = torch.sin(phase)
         return cache
 
-    def _self_and_background(self, charges: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
-        """∂/∂Q of the point-charge self energy and the neutralizing background (n,) V."""
-        return -self.coulomb_constant * ((2.0 * self.beta / math.sqrt(math.pi)) * charges
-                                         + (math.pi / (self.beta * self.beta)) * charges.sum() / volume)
-
     def _pme_mesh_potential(self, cache: Dict[str, torch.Tensor], mesh_charges: torch.Tensor) -> torch.Tensor:
         shape: List[int] = cache["pme_shape"].tolist()
         mesh = mesh_charges.reshape(shape[0], shape[1], shape[2])
@@ -241,7 +236,7 @@ class GaussianCoulomb(torch.nn.Module):
                 else:
                     cos, sin, w = cache["ewald_cos"], cache["ewald_sin"], cache["ewald_weight"]
                     y = y + cos @ (w * (x @ cos)) + sin @ (w * (x @ sin))
-                y = y + self._self_and_background(x, cache["volume"])
+                y = y + self_and_background(x, cache["volume"], self.beta, self.coulomb_constant)
         return y
 
     def hessian_static(
@@ -303,14 +298,8 @@ class GaussianCoulomb(torch.nn.Module):
             return torch.zeros(0, dtype=cache["vec"].dtype, device=cache["vec"].device)
         shape: List[int] = cache["pme_shape"].tolist()
         frac = cache["pme_frac"]
-        dtype, device = frac.dtype, frac.device
-        recip = (frac / torch.tensor(shape, dtype=dtype, device=device).unsqueeze(0)).transpose(0, 1)
-        m = [torch.fft.fftfreq(shape[0], 1.0 / shape[0], dtype=dtype, device=device),
-             torch.fft.fftfreq(shape[1], 1.0 / shape[1], dtype=dtype, device=device),
-             torch.fft.rfftfreq(shape[2], 1.0 / shape[2], dtype=dtype, device=device)]
-        mvec = (m[0].view(-1, 1, 1, 1) * recip[0].view(1, 1, 1, 3) + m[1].view(1, -1, 1, 1) * recip[1].view(1, 1, 1, 3)
-                + m[2].view(1, 1, -1, 1) * recip[2].view(1, 1, 1, 3))
-        m2 = (mvec * mvec).sum(-1)
+        recip = (frac / torch.tensor(shape, dtype=frac.dtype, device=frac.device).unsqueeze(0)).transpose(0, 1)
+        m2 = mesh_wavenumbers_squared(recip, shape)
         zero = m2 == 0
         m2 = torch.where(zero, torch.ones_like(m2), m2)
         density = n_atoms / float(cache["volume"][0])
@@ -371,7 +360,7 @@ class GaussianCoulomb(torch.nn.Module):
                     s_im = w * (x_charges @ sin + (k_mu * cos).sum(0))
                     y_q = y_q + cos @ s_re + sin @ s_im
                     y_d = y_d + shell_charges.unsqueeze(1) * ((cos * s_im - sin * s_re) @ k)
-                y_q = y_q + self._self_and_background(x_charges, cache["volume"])
+                y_q = y_q + self_and_background(x_charges, cache["volume"], self.beta, self.coulomb_constant)
         return y_q, y_d
 
     def site_gradients(
@@ -430,7 +419,7 @@ class GaussianCoulomb(torch.nn.Module):
                     phi_s = phi_s + cos_s @ s_re + sin_s @ s_im
                     grad = grad + qs.unsqueeze(1) * ((cos_s * s_im - sin_s * s_re) @ k)
                 total = torch.cat([qc, qs])
-                corr = self._self_and_background(total, volume)
+                corr = self_and_background(total, volume, self.beta, self.coulomb_constant)
                 phi_c = phi_c + corr[: qc.shape[0]]
                 phi_s = phi_s + corr[qc.shape[0]:]
                 # excluded same-atom core-shell pair: E -= k_e Qc Qs erf(β|d|)/|d|

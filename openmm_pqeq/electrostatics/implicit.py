@@ -35,6 +35,7 @@ import torch
 
 from ..units import COULOMB_EV_A
 from .coulomb import all_pairs
+from .realspace import erf_over_r_and_derivative
 
 
 def _energy(pqeq, positions: torch.Tensor, x: torch.Tensor, p: Dict[str, torch.Tensor],
@@ -200,4 +201,5 @@ def electrostatic_potential(points: torch.Tensor, positions: torch.Tensor, q: to
     charges = torch.cat([q + p["Z"], -p["Z"]])
     root_a = torch.cat([p["a"], p["a"]]).sqrt()
     dist = torch.linalg.norm(points.unsqueeze(1) - sites.unsqueeze(0), dim=2)
-    return COULOMB_EV_A * (charges * torch.erf(root_a * dist) / dist).sum(1)
+    kernel, _ = erf_over_r_and_derivative(root_a.expand_as(dist), dist)
+    return COULOMB_EV_A * (charges * kernel).sum(1)

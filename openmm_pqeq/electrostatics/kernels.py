@@ -32,6 +32,12 @@ def pair_screening(a_i: torch.Tensor, a_j: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(a_i * a_j / (a_i + a_j))
 
 
+def edge_screening(exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor) -> torch.Tensor:
+    """Pair screening (P,) Å⁻¹ of each listed pair ``(edge_i, edge_j)`` from per-site
+    exponents (N,) Å⁻² (:func:`pair_screening`)."""
+    return pair_screening(exponents.index_select(0, edge_i), exponents.index_select(0, edge_j))
+
+
 def safe_norm(vectors: torch.Tensor) -> torch.Tensor:
     """Row norms of ``(n, 3)`` vectors whose gradient is finite (zero) at the zero vector."""
     sq = (vectors * vectors).sum(-1)

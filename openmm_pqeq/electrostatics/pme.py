@@ -29,6 +29,7 @@ from typing import List, Tuple
 import torch
 
 from .._torchscript import constant
+from .ewald import self_and_background
 
 
 class PMEReciprocal(torch.nn.Module):
@@ -85,16 +86,8 @@ class PMEReciprocal(torch.nn.Module):
         in ``cell``."""
         dtype = cell.dtype
         device = cell.device
-        recip = torch.linalg.inv(cell).transpose(0, 1)  # rows a*_i, a_i · a*_j = δ_ij
         volume = torch.abs(torch.linalg.det(cell))
-        m = [torch.fft.fftfreq(shape[0], 1.0 / shape[0], dtype=dtype, device=device),
-             torch.fft.fftfreq(shape[1], 1.0 / shape[1], dtype=dtype, device=device),
-             torch.fft.rfftfreq(shape[2], 1.0 / shape[2], dtype=dtype, device=device)]
-        mx = m[0].view(-1, 1, 1, 1) * recip[0].view(1, 1, 1, 3)
-        my = m[1].view(1, -1, 1, 1) * recip[1].view(1, 1, 1, 3)
-        mz = m[2].view(1, 1, -1, 1) * recip[2].view(1, 1, 1, 3)
-        mvec = mx + my + mz
-        m2 = (mvec * mvec).sum(-1)
+        m2 = mesh_wavenumbers_squared(torch.linalg.inv(cell).transpose(0, 1), shape)
         zero = m2 == 0
         m2_safe = torch.where(zero, torch.ones_like(m2), m2)
         g = torch.exp(-(math.pi * math.pi / (self.beta * self.beta)) * m2_safe) / m2_safe
@@ -151,14 +144,6 @@ class PMEReciprocal(torch.nn.Module):
         values = mesh.index_select(0, index.reshape(-1)).reshape(index.shape[0], index.shape[1], -1)
         return (weights.unsqueeze(2) * values).sum(1)
 
-    def corrections(self, charges: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
-        """``∂/∂Q`` of the self and neutralizing-background terms (n, c)."""
-        beta2 = self.beta * self.beta
-        return -self.coulomb_constant * (
-            (2.0 * self.beta / math.sqrt(math.pi)) * charges
-            + (math.pi / (volume * beta2)) * charges.sum(0, keepdim=True)
-        )
-
     def forward(self, charges: torch.Tensor, cell: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Per-site V (n, c) with ``E_rec = Σ Q V`` for charges (n, c) e at positions (n, 3)
         Å in ``cell`` (3, 3) Å (rows are cell vectors).  Differentiable in all inputs."""
@@ -168,7 +153,7 @@ class PMEReciprocal(torch.nn.Module):
         mesh = self.mesh_potential(index, weights, charges, influence, shape)
         potential = self.gather(index, weights, mesh)
         volume = torch.abs(torch.linalg.det(cell))
-        return 0.5 * (potential + self.corrections(charges, volume))
+        return 0.5 * (potential + self_and_background(charges, volume, self.beta, self.coulomb_constant))
 
 
 def spline_stencils(
@@ -203,6 +188,21 @@ def spline_stencils(
     else:
         grad = torch.zeros(0, dtype=positions.dtype, device=positions.device)
     return index.reshape(n_sites, -1), weights.reshape(n_sites, -1), grad
+
+
+def mesh_wavenumbers_squared(reciprocal: torch.Tensor, shape: List[int]) -> torch.Tensor:
+    """``|m|²`` (Å⁻²) of the mesh frequencies ``m = Σ_i m_i a*_i`` on the half-spectrum
+    ``(K1, K2, K3//2+1)`` of a real FFT of a mesh of ``shape``; ``reciprocal`` (3, 3) has the
+    reciprocal vectors ``a*_i`` as rows (``inv(cell)ᵀ``, ``a_i · a*_j = δ_ij``; the wave vector is
+    ``k = 2π m``)."""
+    dtype, device = reciprocal.dtype, reciprocal.device
+    m = [torch.fft.fftfreq(shape[0], 1.0 / shape[0], dtype=dtype, device=device),
+         torch.fft.fftfreq(shape[1], 1.0 / shape[1], dtype=dtype, device=device),
+         torch.fft.rfftfreq(shape[2], 1.0 / shape[2], dtype=dtype, device=device)]
+    mvec = (m[0].view(-1, 1, 1, 1) * reciprocal[0].view(1, 1, 1, 3)
+            + m[1].view(1, -1, 1, 1) * reciprocal[1].view(1, 1, 1, 3)
+            + m[2].view(1, 1, -1, 1) * reciprocal[2].view(1, 1, 1, 3))
+    return (mvec * mvec).sum(-1)
 
 
 def pme_parameters(beta: float, tolerance: float) -> Tuple[float, int]:

@@ -26,11 +26,12 @@ from typing import Tuple
 
 import torch
 
+from .kernels import edge_screening, safe_norm
+
 #: Kernel codes shared with the C++/CUDA operators.
 METHOD_DIRECT: int = 0
 METHOD_EWALD: int = 1
 METHOD_TAPERED: int = 2
-
 
 
 def erf_over_r_and_derivative(alpha: torch.Tensor, r: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -95,8 +96,8 @@ def kernel_derivatives(
     """Pair kernel ``K``, ``A = K'/r`` and ``B = (K'' − K'/r)/r²`` (n_pairs,) of each pair, zero
     beyond ``cutoff``; ``∇K = A v`` and ``∇∇K = A I + B v vᵀ``.  Methods 0 and 1 only (the
     Hessian model of the physical mode)."""
-    r = _norm(vec)
-    alpha = screening(exponents, edge_i, edge_j)
+    r = safe_norm(vec)
+    alpha = edge_screening(exponents, edge_i, edge_j)
     k, a, b = _erf_over_r_second(alpha, r)
     if method == 1:
         kb, ab, bb = _erf_over_r_second(torch.full_like(alpha, beta), r)
@@ -139,28 +140,14 @@ def pair_hessian_matvec(
     return y_q, y_d
 
 
-def screening(exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor) -> torch.Tensor:
-    """Pair screening ``α_ij = sqrt(a_i a_j / (a_i + a_j))`` (Å⁻¹) of each listed pair."""
-    a_i = exponents.index_select(0, edge_i)
-    a_j = exponents.index_select(0, edge_j)
-    return torch.sqrt(a_i * a_j / (a_i + a_j))
-
-
-def _norm(vectors: torch.Tensor) -> torch.Tensor:
-    """Row norms (n,) of (n, 3) vectors, with a finite (zero) gradient at the zero vector."""
-    sq = (vectors * vectors).sum(1)
-    zero = sq == 0
-    return torch.where(zero, torch.zeros_like(sq), torch.sqrt(torch.where(zero, torch.ones_like(sq), sq)))
-
-
 def core_kernel(
     vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
     method: int, beta: float, coulomb_constant: float, taper_cutoff: float, cutoff: float,
 ) -> torch.Tensor:
     """Core–core kernel ``K(|vec|)`` (n_pairs,) V/e of each pair, zero beyond ``cutoff``:
     the pair weights of the charge-Hessian mat-vec :func:`pair_matvec`."""
-    r = _norm(vec)
-    kernel, _ = pair_kernel(r, screening(exponents, edge_i, edge_j), method, beta, coulomb_constant, taper_cutoff)
+    r = safe_norm(vec)
+    kernel, _ = pair_kernel(r, edge_screening(exponents, edge_i, edge_j), method, beta, coulomb_constant, taper_cutoff)
     if cutoff > 0:
         kernel = torch.where(r < cutoff, kernel, torch.zeros_like(kernel))
     return kernel
@@ -195,16 +182,16 @@ def site_potentials(
     d = shell_displacements
     d_i = d.index_select(0, edge_i)
     d_j = d.index_select(0, edge_j)
-    alpha = screening(exponents, edge_i, edge_j)
+    alpha = edge_screening(exponents, edge_i, edge_j)
     u_cs = vec + d_j
     u_sc = vec - d_i
     u_ss = u_cs - d_i
     k_cc = kernel
-    k_cs, g_cs = pair_kernel(_norm(u_cs), alpha, method, beta, coulomb_constant, taper_cutoff)
-    k_sc, g_sc = pair_kernel(_norm(u_sc), alpha, method, beta, coulomb_constant, taper_cutoff)
-    k_ss, g_ss = pair_kernel(_norm(u_ss), alpha, method, beta, coulomb_constant, taper_cutoff)
+    k_cs, g_cs = pair_kernel(safe_norm(u_cs), alpha, method, beta, coulomb_constant, taper_cutoff)
+    k_sc, g_sc = pair_kernel(safe_norm(u_sc), alpha, method, beta, coulomb_constant, taper_cutoff)
+    k_ss, g_ss = pair_kernel(safe_norm(u_ss), alpha, method, beta, coulomb_constant, taper_cutoff)
     if cutoff > 0:
-        keep = (_norm(vec) < cutoff).to(vec.dtype)
+        keep = (safe_norm(vec) < cutoff).to(vec.dtype)
         k_cs, k_sc, k_ss = k_cs * keep, k_sc * keep, k_ss * keep
         g_cs, g_sc, g_ss = g_cs * keep, g_sc * keep, g_ss * keep
     qc_i, qc_j = core_charges.index_select(0, edge_i), core_charges.index_select(0, edge_j)
@@ -235,16 +222,16 @@ def pair_energy(
     d = shell_displacements
     d_i = d.index_select(0, edge_i)
     d_j = d.index_select(0, edge_j)
-    alpha = screening(exponents, edge_i, edge_j)
+    alpha = edge_screening(exponents, edge_i, edge_j)
     u_cs = vec + d_j
     qc_i, qc_j = core_charges.index_select(0, edge_i), core_charges.index_select(0, edge_j)
     qs_i, qs_j = shell_charges.index_select(0, edge_i), shell_charges.index_select(0, edge_j)
-    r_cc = _norm(vec)
+    r_cc = safe_norm(vec)
     energy = (
         qc_i * qc_j * pair_kernel(r_cc, alpha, method, beta, coulomb_constant, taper_cutoff)[0]
-        + qc_i * qs_j * pair_kernel(_norm(u_cs), alpha, method, beta, coulomb_constant, taper_cutoff)[0]
-        + qs_i * qc_j * pair_kernel(_norm(vec - d_i), alpha, method, beta, coulomb_constant, taper_cutoff)[0]
-        + qs_i * qs_j * pair_kernel(_norm(u_cs - d_i), alpha, method, beta, coulomb_constant, taper_cutoff)[0]
+        + qc_i * qs_j * pair_kernel(safe_norm(u_cs), alpha, method, beta, coulomb_constant, taper_cutoff)[0]
+        + qs_i * qc_j * pair_kernel(safe_norm(vec - d_i), alpha, method, beta, coulomb_constant, taper_cutoff)[0]
+        + qs_i * qs_j * pair_kernel(safe_norm(u_cs - d_i), alpha, method, beta, coulomb_constant, taper_cutoff)[0]
     )
     if cutoff > 0:
         energy = torch.where(r_cc < cutoff, energy, torch.zeros_like(energy))

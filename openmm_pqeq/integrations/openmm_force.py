@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, Optional
 from xml.etree import ElementTree
 
 import numpy as np
@@ -32,7 +32,8 @@ from e3nn.util.jit import compile_mode
 
 from ..model import PQEqModel, energy_forces_stress, script_model
 from ..training_range import set_training_range, training_range_of
-from ..units import ANGSTROM_TO_NM, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM, V_PER_NM_TO_V_PER_A
+from ..units import ANGSTROM_TO_NM, EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
+from .inputs import INPUTS_ATTRIBUTES, ModelInputs, setup_of, state_inputs
 from .setup import FIELD_PARAMETERS, AtomSetup, field_in_v_per_nm
 
 BACKENDS = ("torchforce", "python")
@@ -53,29 +54,13 @@ class OpenMMEnergy(torch.nn.Module):
     def __init__(self, model: PQEqModel, setup: AtomSetup):
         super().__init__()
         self.model = model
-        self.register_buffer("atoms", torch.tensor(setup.atoms, dtype=torch.long))
-        self.register_buffer("numbers", torch.tensor(setup.numbers, dtype=torch.long))
-        self.has_groups: bool = setup.groups is not None
-        self.register_buffer("groups", torch.tensor(setup.groups or [0] * len(setup.atoms), dtype=torch.long))
-        self.register_buffer("group_charges", torch.tensor(setup.group_charges or [0.0], dtype=torch.float64))
-        self.total_charge: float = setup.total_charge
-        self.length_scale: float = NM_TO_ANGSTROM  # nm -> Å
+        self.inputs = ModelInputs(setup)
         self.energy_scale: float = EV_TO_KJ_PER_MOL  # eV -> kJ/mol
-        self.field_scale: float = V_PER_NM_TO_V_PER_A  # V/nm -> V/Å
 
     def energy(self, positions: torch.Tensor, box: Optional[torch.Tensor], field_v_per_nm: torch.Tensor) -> torch.Tensor:
         """Energy in kJ/mol from positions (N_system, 3) nm, box (3, 3) nm, field (3,) V/nm."""
-        pos = positions.to(torch.float64).index_select(0, self.atoms) * self.length_scale
-        cell: Optional[torch.Tensor] = None
-        if box is not None:
-            cell = box.to(torch.float64) * self.length_scale
-        field = field_v_per_nm.to(torch.float64) * self.field_scale
-        groups: Optional[torch.Tensor] = None
-        group_charges: Optional[torch.Tensor] = None
-        if self.has_groups:
-            groups = self.groups
-            group_charges = self.group_charges
-        out = self.model(pos, self.numbers, cell, field, self.total_charge, groups, group_charges)
+        pos, numbers, cell, field, total_charge, groups, group_charges = self.inputs(positions, box, field_v_per_nm)
+        out = self.model(pos, numbers, cell, field, total_charge, groups, group_charges)
         return out["energy"] * self.energy_scale
 
 
@@ -120,9 +105,12 @@ def torchforce_module(module: torch.nn.Module) -> torch.jit.ScriptModule:
     here is saved with all of its code inlined into ``forward``: when openmm-torch loads and
     freezes it again there is nothing left to inline or delete, so errors reach OpenMM with
     their message.  (Never call the returned module itself when it may raise: it has the
-    same dangling pointers; only its saved copy inside the TorchForce is safe.)
+    same dangling pointers; only its saved copy inside the TorchForce is safe.)  The attributes
+    of the :class:`~openmm_pqeq.integrations.inputs.ModelInputs` are kept (plain values, no
+    code), so that :func:`force_setup` can read the atom set-up back from the force.
     """
-    return torch.jit.freeze(script_model(module).eval(), optimize_numerics=False)
+    preserved = [f"energy.inputs.{name}" for name in INPUTS_ATTRIBUTES] if hasattr(module, "energy") else []
+    return torch.jit.freeze(script_model(module).eval(), preserved_attrs=preserved, optimize_numerics=False)
 
 
 class PythonForceComputation:
@@ -150,11 +138,13 @@ class PythonForceComputation:
         self.pqeq_precision = pqeq_precision
         self._model: Optional[PQEqModel] = None
         self._device: Optional[torch.device] = None
+        self._inputs: Optional[ModelInputs] = None
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_model"] = None
         state["_device"] = None
+        state["_inputs"] = None
         return state
 
     def __setstate__(self, state):
@@ -163,6 +153,7 @@ class PythonForceComputation:
         state.setdefault("precision", None)
         state.setdefault("pqeq_precision", "double")
         state.setdefault("_device", None)
+        state.setdefault("_inputs", None)
         self.__dict__.update(state)
 
     @property
@@ -183,25 +174,13 @@ class PythonForceComputation:
         return self._model
 
     def inputs(self, state):
-        """Model inputs (Å, V/Å, e) from an OpenMM State with positions and parameters."""
-        from openmm import unit
-
-        setup = self.setup
-        self.model  # builds the model on first use and sets self._device
-        device = self._device
-        positions = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)[setup.atoms]
-        pos = torch.tensor(positions * NM_TO_ANGSTROM, dtype=torch.float64, device=device)
-        cell = None
-        if setup.periodic:
-            box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
-            cell = torch.tensor(np.asarray(box) * NM_TO_ANGSTROM, dtype=torch.float64, device=device)
+        """Model inputs (Å, V/Å, e; :func:`~openmm_pqeq.integrations.inputs.state_inputs`) from an
+        OpenMM State with positions and parameters, on the model's device."""
+        if self._inputs is None:
+            self.model  # builds the model on first use and sets self._device
+            self._inputs = ModelInputs(self.setup).to(self._device)
         params = state.getParameters()
-        field = torch.tensor([params[name] * V_PER_NM_TO_V_PER_A for name in FIELD_PARAMETERS], dtype=torch.float64,
-                             device=device)
-        groups = torch.tensor(setup.groups, device=device) if setup.groups is not None else None
-        group_charges = (torch.tensor(setup.group_charges, dtype=torch.float64, device=device)
-                         if setup.group_charges is not None else None)
-        return pos, torch.tensor(setup.numbers, device=device), cell, field, setup.total_charge, groups, group_charges
+        return state_inputs(state, self._inputs, [params[name] for name in FIELD_PARAMETERS])
 
     def dipole(self, state) -> np.ndarray:
         """System dipole (3,) e·Å at ``state`` (one model evaluation)."""
@@ -315,17 +294,46 @@ def dipole_from_context(context) -> np.ndarray:
     force = system.getForce(index)
     if not isinstance(force, openmm.PythonForce):
         return dipole_from_state(context.getState(getParameterDerivatives=True))
-    # the live computation is not reachable from Python: rebuild it from the force's pickle,
-    # which OpenMM exposes only through its XML (hex), once per force
-    pickled = ElementTree.fromstring(openmm.XmlSerializer.serialize(force)).get("function")
-    key = hashlib.sha256(pickled.encode("ascii")).hexdigest()
-    computation = _COMPUTATIONS.get(key)
+    computation = python_force_computation(force)
     if computation is None:
-        computation = pickle.loads(bytes.fromhex(pickled))
-        _COMPUTATIONS.clear()  # keep one: the pickled weights are large
-        _COMPUTATIONS[key] = computation
+        raise ValueError(f"the PythonForce {force.getName()!r} is not a PQEq force")
     return computation.dipole(context.getState(getPositions=True, getParameters=True))
 
 
-#: The latest python-backend computation rebuilt by dipole_from_context (pickle digest -> object).
+def python_force_computation(force) -> Optional[PythonForceComputation]:
+    """The :class:`PythonForceComputation` of a python-backend PQEq force (None for another
+    ``openmm.PythonForce``).  The live computation is not reachable from Python: it is rebuilt
+    from the force's pickle, which OpenMM exposes only through its XML (hex), once per force."""
+    import openmm
+
+    pickled = ElementTree.fromstring(openmm.XmlSerializer.serialize(force)).get("function") or ""
+    key = hashlib.sha256(pickled.encode("ascii")).hexdigest()
+    computation = _COMPUTATIONS.get(key)
+    if computation is None:
+        computation = pickle.loads(bytes.fromhex(pickled)) if pickled else None
+        if not isinstance(computation, PythonForceComputation):
+            return None
+        _COMPUTATIONS.clear()  # keep one: the pickled weights are large
+        _COMPUTATIONS[key] = computation
+    return computation
+
+
+def force_setup(force) -> AtomSetup:
+    """The :class:`~openmm_pqeq.integrations.setup.AtomSetup` (atoms, atomic numbers, charge
+    constraints, periodicity) of a force made by :func:`make_force`, either backend, also one
+    taken back from a System (``system.getForce(k)``) or a deserialized one."""
+    import openmm
+
+    if isinstance(force, openmm.PythonForce):
+        computation = python_force_computation(force)
+        if computation is not None:
+            return computation.setup
+    elif openmmtorch is not None and openmmtorch.TorchForce.isinstance(force):
+        module = openmmtorch.TorchForce.cast(force).getModule()
+        if hasattr(module, "energy") and hasattr(module.energy, "inputs"):
+            return setup_of(module.energy.inputs)
+    raise ValueError(f"the force {force.getName()!r} is not a PQEq force (make one with add_pqeq_force)")
+
+
+#: The latest python-backend computation rebuilt by python_force_computation (pickle digest -> object).
 _COMPUTATIONS: Dict[str, "PythonForceComputation"] = {}

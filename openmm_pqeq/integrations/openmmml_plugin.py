@@ -14,6 +14,12 @@ openmm-ml looks names up in a plain dict (``MLPotential._implFactories``), so a 
 name such as ``MLPotential('pqeq-watr-demo')`` used to fail with a bare ``KeyError``.  This
 module wraps that dict so that an unknown ``'pqeq-...'`` name is an error listing the PQEq
 names there are (other names are untouched).
+
+Import order: openmm-ml's ``mlpotential`` module loads every registered plugin, this one
+included, at the end of its own import.  So the factory is defined before this module imports
+openmm-ml: whichever is imported first (this module or ``openmmml``), the factory already
+exists when openmm-ml looks it up.  openmm-ml asks a factory only for ``createImpl``, so it is a
+plain class (the openmm-ml base class would have to be imported first).
 """
 
 from __future__ import annotations
@@ -21,10 +27,30 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-from openmmml.mlpotential import MLPotential, MLPotentialImpl, MLPotentialImplFactory
-
 #: Keyword arguments accepted by createSystem()/addForces() (openmm-ml camelCase style).
 _OPTIONS = ("charge", "field", "chargeGroups", "groupCharges", "backend", "precision", "device")
+
+
+class PQEqPotentialImplFactory:
+    """Creates :class:`PQEqPotentialImpl` for ``'pqeq'`` and ``'pqeq-<shipped model>'``
+    (openmm-ml's ``MLPotentialImplFactory`` interface)."""
+
+    def createImpl(self, name: str, modelPath: str | None = None, **args) -> PQEqPotentialImpl:
+        if args:
+            raise ValueError(f"unknown argument(s) {sorted(args)} for MLPotential('{name}'); "
+                             "the only constructor argument is modelPath")
+        if name == "pqeq":
+            if modelPath is None:
+                raise ValueError("MLPotential('pqeq') needs modelPath= (a model file), or use the name of a "
+                                 "shipped model, e.g. MLPotential('pqeq-water-demo')")
+            return PQEqPotentialImpl(name, modelPath)
+        if modelPath is not None:
+            raise ValueError(f"MLPotential('{name}') is a shipped model; modelPath= is only for 'pqeq'")
+        return PQEqPotentialImpl(name, name[len("pqeq-"):])
+
+
+# after the factory (module docstring): this import may load this very module as a plugin
+from openmmml.mlpotential import MLPotential, MLPotentialImpl  # noqa: E402
 
 
 class UnknownPotentialError(KeyError, ValueError):
@@ -49,23 +75,6 @@ class _Registry(dict):
 
 if not isinstance(MLPotential._implFactories, _Registry):
     MLPotential._implFactories = _Registry(MLPotential._implFactories)
-
-
-class PQEqPotentialImplFactory(MLPotentialImplFactory):
-    """Creates :class:`PQEqPotentialImpl` for ``'pqeq'`` and ``'pqeq-<shipped model>'``."""
-
-    def createImpl(self, name: str, modelPath: str | None = None, **args) -> MLPotentialImpl:
-        if args:
-            raise ValueError(f"unknown argument(s) {sorted(args)} for MLPotential('{name}'); "
-                             "the only constructor argument is modelPath")
-        if name == "pqeq":
-            if modelPath is None:
-                raise ValueError("MLPotential('pqeq') needs modelPath= (a model file), or use the name of a "
-                                 "shipped model, e.g. MLPotential('pqeq-water-demo')")
-            return PQEqPotentialImpl(name, modelPath)
-        if modelPath is not None:
-            raise ValueError(f"MLPotential('{name}') is a shipped model; modelPath= is only for 'pqeq'")
-        return PQEqPotentialImpl(name, name[len("pqeq-"):])
 
 
 class PQEqPotentialImpl(MLPotentialImpl):

@@ -21,7 +21,7 @@ import torch
 
 from ..charge_constraint import resolve_charge_groups
 from ..model import PQEqModel
-from ..units import NM_TO_ANGSTROM, V_PER_NM_TO_V_PER_A
+from .inputs import ModelInputs, state_inputs
 from .setup import FIELD_PARAMETERS, atom_setup
 
 
@@ -41,12 +41,17 @@ class PQEqReporter:
         :func:`~openmm_pqeq.integrations.system.add_pqeq_force`.
     shells_file : optional path of a second text file for the per-atom shell dipoles (module docstring).
     device : where the reporter's solve runs (None: the GPU when torch sees one).
+    force : instead of ``topology`` and the options after it, the PQEq force of the System (what
+        :func:`~openmm_pqeq.integrations.system.add_pqeq_force` returns, or ``system.getForce(k)``):
+        the reporter then takes its atoms and charge constraints
+        (:func:`~openmm_pqeq.integrations.openmm_force.force_setup`).
     """
 
-    def __init__(self, file: Union[str, Path], reportInterval: int, model: Union[str, Path, PQEqModel], topology,
-                 atoms: Optional[Sequence[int]] = None, charge: float = 0.0, charge_groups: Optional[str] = "model",
-                 group_charges: Optional[Sequence[float]] = None, shells_file: Optional[Union[str, Path]] = None,
-                 append: bool = False, device: Optional[str] = None):
+    def __init__(self, file: Union[str, Path], reportInterval: int, model: Union[str, Path, PQEqModel],
+                 topology=None, atoms: Optional[Sequence[int]] = None, charge: float = 0.0,
+                 charge_groups: Optional[str] = "model", group_charges: Optional[Sequence[float]] = None,
+                 shells_file: Optional[Union[str, Path]] = None, append: bool = False, device: Optional[str] = None,
+                 force=None):
         if reportInterval < 1:
             raise ValueError(f"reportInterval is {reportInterval} but must be >= 1")
         if not isinstance(model, PQEqModel):
@@ -56,8 +61,21 @@ class PQEqReporter:
         from ..runtime import prepare_model
 
         self.model, self.device = prepare_model(model, device)
-        rule = resolve_charge_groups(charge_groups, model, None, "PQEqReporter")
-        self.setup = atom_setup(topology, atoms, charge, rule, group_charges)
+        if force is not None:
+            if topology is not None or atoms is not None or charge != 0.0 or charge_groups != "model" \
+                    or group_charges is not None:
+                raise ValueError("PQEqReporter takes the atoms and charge constraints either from `force` or "
+                                 "from `topology` and its options, not both")
+            from .openmm_force import force_setup
+
+            self.setup = force_setup(force)
+        elif topology is None:
+            raise ValueError("PQEqReporter needs the `topology` (and the options given to add_pqeq_force) "
+                             "or the PQEq `force`")
+        else:
+            rule = resolve_charge_groups(charge_groups, model, None, "PQEqReporter")
+            self.setup = atom_setup(topology, atoms, charge, rule, group_charges)
+        self._inputs = ModelInputs(self.setup).to(self.device)
         self.reportInterval = int(reportInterval)
         n = len(self.setup.atoms)
         mode = "a" if append else "w"  # append: continue existing files (a resumed run), no second header
@@ -84,22 +102,9 @@ class PQEqReporter:
     def report(self, simulation, state):
         from openmm import unit
 
-        setup = self.setup
-        positions = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)[setup.atoms] * NM_TO_ANGSTROM
-        cell = None
-        if setup.periodic:
-            box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer)
-            cell = torch.tensor(np.asarray(box) * NM_TO_ANGSTROM, dtype=torch.float64, device=self.device)
-        context = simulation.context
-        field = torch.tensor([context.getParameter(name) * V_PER_NM_TO_V_PER_A for name in FIELD_PARAMETERS],
-                             dtype=torch.float64, device=self.device)
-        groups = torch.tensor(setup.groups, device=self.device) if setup.groups is not None else None
-        group_charges = (torch.tensor(setup.group_charges, dtype=torch.float64, device=self.device)
-                         if setup.group_charges else None)
+        field = [simulation.context.getParameter(name) for name in FIELD_PARAMETERS]
         with torch.no_grad():
-            out = self.model(torch.tensor(positions, dtype=torch.float64, device=self.device),
-                             torch.tensor(setup.numbers, device=self.device), cell, field, setup.total_charge, groups,
-                             group_charges)
+            out = self.model(*state_inputs(state, self._inputs, field))
         out = {key: value.cpu() for key, value in out.items()}
         time_ps = state.getTime().value_in_unit(unit.picosecond)
         row = [f"{simulation.currentStep:d}", f"{time_ps:.6f}"] + [f"{x:.8f}" for x in out["dipole"].tolist()]
@@ -108,7 +113,7 @@ class PQEqReporter:
         self._out.write(" ".join(row) + "\n")
         self._out.flush()
         if self._shells is not None:
-            z = self.model.pqeq.table_Z.to(torch.float64).cpu().index_select(0, torch.tensor(setup.numbers))
+            z = self.model.pqeq.table_Z.to(torch.float64).cpu().index_select(0, self._inputs.numbers.cpu())
             shell_dipoles = -z.unsqueeze(1) * out["shell_displacements"].detach().to(torch.float64)
             values = " ".join(f"{p:.8f}" for p in shell_dipoles.reshape(-1).tolist())
             self._shells.write(f"{simulation.currentStep:d} {time_ps:.6f} {values}\n")

@@ -163,6 +163,20 @@ def test_openmm_ml_entry_point(model, waters, tmp_path):
         MLPotential("pqeq")
 
 
+@pytest.mark.parametrize("first", ["openmm_pqeq.integrations.openmmml_plugin", "openmmml"])
+def test_openmm_ml_plugin_imports_in_either_order(first):
+    """openmm-ml loads its plugins while it is imported: importing the plugin module first
+    must not meet itself half-initialized (a new process, so neither is imported yet)."""
+    code = (f"import {first}\n"
+            "from openmmml import MLPotential\n"
+            "from openmm_pqeq.integrations import openmmml_plugin\n"
+            "factory = MLPotential._implFactories['pqeq']\n"
+            "assert isinstance(factory, openmmml_plugin.PQEqPotentialImplFactory)\n"
+            "assert isinstance(factory.createImpl('pqeq-water-demo'), openmmml_plugin.PQEqPotentialImpl)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
 def test_model_file_errors(model, tmp_path):
     path = save_model(model, tmp_path / "model.pt")
     reloaded = load_model(path)
@@ -209,6 +223,41 @@ def test_charge_reporter(model, waters, tmp_path):
     import mdtraj
 
     assert mdtraj.load_dcd(str(tmp_path / "traj.dcd"), top=mdtraj.Topology.from_openmm(top)).n_frames == 2
+
+
+@pytest.mark.parametrize("backend", ["torchforce", "python"])
+def test_reporter_takes_the_force_setup(model, waters, tmp_path, backend):
+    """A reporter given the force (taken back from the System) writes what one given the
+    Topology and the force's options writes; the force's set-up is the one add_pqeq_force made."""
+    from openmm import app
+
+    from openmm_pqeq.integrations.openmm_force import force_setup
+    from openmm_pqeq.integrations.reporters import PQEqReporter, read_charges
+    from openmm_pqeq.integrations.setup import atom_setup
+
+    top, pos = waters
+    system = bonded_water_system(top)
+    add_pqeq_force(system, top, model, atoms=range(3, 24), charge_groups="molecules", field=(0, 0, 2.0),
+                   backend=backend)
+    force = system.getForce(system.getNumForces() - 1)
+    assert force_setup(force) == atom_setup(top, range(3, 24), 0.0, "molecules")
+    simulation = app.Simulation(top, system, openmm.VerletIntegrator(0.25 * unit.femtosecond),
+                                openmm.Platform.getPlatformByName("Reference"))
+    simulation.context.setPositions(pos)
+    by_force = PQEqReporter(tmp_path / "force.txt", 1, build_model(CONFIG), force=force)
+    by_topology = PQEqReporter(tmp_path / "topology.txt", 1, build_model(CONFIG), top, atoms=range(3, 24),
+                               charge_groups="molecules")
+    simulation.reporters += [by_force, by_topology]
+    simulation.step(2)
+    by_force.close()
+    by_topology.close()
+    a, b = read_charges(tmp_path / "force.txt"), read_charges(tmp_path / "topology.txt")
+    assert a["charges_e"].shape == (2, 21)
+    assert np.array_equal(a["charges_e"], b["charges_e"]) and np.array_equal(a["dipole_eA"], b["dipole_eA"])
+    with pytest.raises(ValueError, match="not both"):
+        PQEqReporter(tmp_path / "x.txt", 1, model, top, force=force)
+    with pytest.raises(ValueError, match="not a PQEq force"):
+        PQEqReporter(tmp_path / "x.txt", 1, model, force=system.getForce(0))
 
 
 def test_evaluate_with_a_model_file(model, tmp_path):
