@@ -45,9 +45,10 @@ MD because OpenMM passes unwrapped coordinates.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -216,6 +217,9 @@ class PQEq(torch.nn.Module):
         self.trainable_parameters = BoundedPQEqParameters(
             trainable, [z for z in range(table["supported"].shape[0]) if float(table["supported"][z]) > 0])
         self.n_trainable: int = self.trainable_parameters.n_free
+        #: whether training with freed parameters differentiates the solution (q, d) itself
+        #: (:meth:`without_solution_derivatives` turns it off for a block)
+        self.solution_derivatives: bool = True
         if self.n_trainable > 0 and mode != "physical":
             raise ValueError("trainable PQEq parameters need mode 'physical': the derivatives with respect to them "
                              "are exact only at a converged, variational solution (mode 'reaxnet' stops after two cycles)")
@@ -306,11 +310,12 @@ class PQEq(torch.nn.Module):
                                  + str(float(dist[k])) + " Å apart (closer than min_distance="
                                  + str(self.min_distance) + " Å): overlapping atoms or wrong length unit?")
 
-    def _pairs(
+    def pairs(
         self, positions: torch.Tensor, cell: Optional[torch.Tensor]
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-        """Half pair list ``(edge_i, edge_j, shifts)`` and the distance beyond which listed
-        pairs are skipped (0: every listed pair counts)."""
+        """Half pair list ``(edge_i, edge_j, shifts)`` of a structure (positions (N, 3) Å, cell
+        (3, 3) Å or None) and the distance (Å) beyond which listed pairs are skipped (0: every
+        listed pair counts); periodic physical mode: from the Verlet list, rebuilt when needed."""
         n = positions.shape[0]
         pos = constant(positions)
         if cell is None and self.mode == "physical":
@@ -433,16 +438,21 @@ class PQEq(torch.nn.Module):
         frac = frac - torch.round(constant(frac))
         return anchor + frac @ cell
 
-    def _energy(
+    def energy(
         self, positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor, p: Dict[str, torch.Tensor],
         cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor, shifts: torch.Tensor,
         field: torch.Tensor, field_positions: torch.Tensor, cutoff: float,
         real_space_energy: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """PQEq energy (eV) at charges ``q`` and shells ``d``, differentiable in positions and
-        cell; ``real_space_energy`` (): the known value of the real-space pair sum at these
-        charges and shells (the last solver iteration computed it), so the forward pass skips
-        that pair loop."""
+        """PQEq energy (eV) at given charges ``q`` (N,) e and shell displacements ``d`` (N, 3) Å
+        (not necessarily the solution), differentiable in everything: positions (N, 3) Å, cell,
+        the per-atom parameters ``p`` (:meth:`atom_parameters`), the field (3,) V/Å, ``q`` and
+        ``d``.  Pairs ``(i, j, shifts)`` and ``cutoff`` as :meth:`pairs` returns them;
+        ``field_positions`` as :meth:`field_coordinates`.  ``real_space_energy`` (): the known
+        value of the real-space pair sum at these charges and shells (the last solver iteration
+        computed it), so the forward pass skips that pair loop.  The implicit derivatives
+        (:mod:`.implicit`) and the Born charges (:mod:`openmm_pqeq.electrostatics.response`)
+        differentiate it."""
         z = p["Z"]
         onsite = (p["chi"] * q + 0.5 * p["J"] * q * q).sum() + 0.5 * (p["Ks"] * (d * d).sum(1)).sum()
         coulomb = self._coulomb_energy(positions, d, q + z, -z, p["a"], cell, i, j, shifts, cutoff, real_space_energy)
@@ -571,6 +581,23 @@ class PQEq(torch.nn.Module):
                 + str(self.implicit_max_atoms) + " atoms, this structure has " + str(positions.shape[0]))
         return implicit_solution(self, positions, q, d, p, field, groups, n_groups, molecular)
 
+    @contextlib.contextmanager
+    def without_solution_derivatives(self) -> Iterator[None]:
+        """Within the block, calls do not differentiate the converged charges and shells by the
+        freed parameters (no implicit solution; the energy keeps its exact parameter derivatives
+        by the envelope theorem, but the charges, dipole and forces have none).  For energies
+        only, and for evaluation without gradients: it skips the dense implicit solve.
+
+        >>> with pqeq.without_solution_derivatives():  # doctest: +SKIP
+        ...     energy = pqeq(positions, numbers, None, field)["energy"]
+        """
+        saved = self.solution_derivatives
+        self.solution_derivatives = False
+        try:
+            yield
+        finally:
+            self.solution_derivatives = saved
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -626,7 +653,7 @@ class PQEq(torch.nn.Module):
         field = field.to(dtype)
 
         p = self.atom_parameters(numbers, dtype)
-        i, j, shifts, cutoff = self._pairs(positions, cell)
+        i, j, shifts, cutoff = self.pairs(positions, cell)
         pos0 = constant(positions)
         cell0: Optional[torch.Tensor] = None
         if cell is not None:
@@ -664,7 +691,8 @@ class PQEq(torch.nn.Module):
         if not torch.jit.is_scripting():
             # training with freed parameters: (q, d) carry their exact parameter derivatives
             # (evaluation, MD and scripted models skip this: the values are the same)
-            if self.n_trainable > 0 and self.training and torch.is_grad_enabled() and self.mode == "physical":
+            if (self.n_trainable > 0 and self.solution_derivatives and self.training and torch.is_grad_enabled()
+                    and self.mode == "physical"):
                 q, d = self._implicit_solution(positions, q, d, p, cell, i, j, shifts, field, groups_t, n_groups,
                                                molecular)
         field_pos = self.field_coordinates(positions, cell, groups_t, n_groups, molecular)
@@ -674,7 +702,7 @@ class PQEq(torch.nn.Module):
             # a copy: passing the solver's own tensor crashed frozen TorchScript modules (openmm-torch) at
             # the next call
             known = constant(real_energy)
-        energy = self._energy(positions, q, d, p, cell, i, j, shifts, field, field_pos, cutoff, known)
+        energy = self.energy(positions, q, d, p, cell, i, j, shifts, field, field_pos, cutoff, known)
         dipole = (q.unsqueeze(1) * constant(field_pos) - p["Z"].unsqueeze(1) * d).sum(0)
         return {
             "energy": energy,
