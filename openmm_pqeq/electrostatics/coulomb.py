@@ -259,7 +259,7 @@ class GaussianCoulomb(torch.nn.Module):
         cores due to core charges ``x``."""
         with torch.no_grad():
             y = self.kernels.matvec(cache["kernel"], edge_i, edge_j, x)
-            kind = _kind(cache)
+            kind = setup_kind(cache)
             if kind != 0:  # KIND_REAL_SPACE
                 if kind == 2:  # KIND_PME
                     shape: List[int] = cache["pme_shape"].tolist()
@@ -286,7 +286,7 @@ class GaussianCoulomb(torch.nn.Module):
         (the solve does)."""
         n = net_charges.shape[0]
         blocks = torch.zeros(n, 3, 3, dtype=net_charges.dtype, device=net_charges.device)
-        kind = _kind(cache)
+        kind = setup_kind(cache)
         if kind == 0:  # KIND_REAL_SPACE
             return blocks
         if kind == 2:  # KIND_PME
@@ -330,7 +330,7 @@ class GaussianCoulomb(torch.nn.Module):
         vector k adds ``A`` times a rank-one term to the Jacobi-scaled Hessian; these are CG's
         outliers, more of them the larger the cell.  F inverts that rank-one term (with
         ⟨1/J⟩ and ⟨q_s²/K_s⟩ averaged over the atoms)."""
-        if _kind(cache) != 2 or n_atoms == 0:  # KIND_PME
+        if setup_kind(cache) != 2 or n_atoms == 0:  # KIND_PME
             return torch.zeros(0, dtype=cache["vec"].dtype, device=cache["vec"].device)
         shape: List[int] = cache["pme_shape"].tolist()
         frac = cache["pme_frac"]
@@ -375,7 +375,7 @@ class GaussianCoulomb(torch.nn.Module):
             y_q, y_d = self.kernels.hessian_matvec(cache["vec"], cache["kernel"], cache["kernel_a"], cache["kernel_b"],
                                                    edge_i, edge_j, net_charges, shell_charges, x_charges, x_shells)
             y_d = y_d + torch.bmm(static, x_shells.unsqueeze(2)).squeeze(2)
-            kind = _kind(cache)
+            kind = setup_kind(cache)
             if kind != 0:  # KIND_REAL_SPACE
                 dipoles = shell_charges.unsqueeze(1) * x_shells
                 if kind == 2:  # KIND_PME
@@ -420,7 +420,7 @@ class GaussianCoulomb(torch.nn.Module):
         sum alone (the value :meth:`energy` can reuse)."""
         with torch.no_grad():
             qc, qs, d = core_charges, shell_charges, shell_displacements
-            kind = _kind(cache)
+            kind = setup_kind(cache)
             phi_c, phi_s, grad = self.kernels.site_potentials(
                 cache["vec"], cache["kernel"], exponents, edge_i, edge_j, qc, qs, d, self._kernel_method(kind),
                 self.beta, self.coulomb_constant, self.taper_cutoff, cutoff)
@@ -466,8 +466,9 @@ class GaussianCoulomb(torch.nn.Module):
         return phi_c, phi_s, grad, real_energy
 
 
-def _kind(cache: Dict[str, torch.Tensor]) -> int:
-    """The ``kind`` :meth:`GaussianCoulomb.setup` recorded."""
+def setup_kind(cache: Dict[str, torch.Tensor]) -> int:
+    """How the structure of a set-up is summed: the ``kind`` :meth:`GaussianCoulomb.setup`
+    recorded (:data:`KIND_REAL_SPACE`, :data:`KIND_EWALD`, :data:`KIND_PME`)."""
     return int(cache["kind"][0])
 
 

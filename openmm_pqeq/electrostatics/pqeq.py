@@ -57,7 +57,7 @@ from ..elements import SYMBOLS
 from ..neighbors import NeighborList, pair_vectors
 from ..units import COULOMB_EV_A, COULOMB_EV_A_PUBLISHED
 from .constraints import group_sum, make_feasible, project_out_group_means, project_preconditioned
-from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
+from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs, setup_kind
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
 from .parameters import parameter_table
 from .trainable import BoundedPQEqParameters
@@ -245,9 +245,7 @@ class PQEq(torch.nn.Module):
             k_e = COULOMB_EV_A_PUBLISHED
             self.cutoff: float = RE_CUTOFF
             self.beta: float = 0.0
-            self.coulomb_open = GaussianCoulomb("tapered", k_e, taper_cutoff=RE_CUTOFF, use_custom_ops=use_custom_ops)
-            self.coulomb_ewald = GaussianCoulomb("tapered", k_e, taper_cutoff=RE_CUTOFF, use_custom_ops=use_custom_ops)
-            self.coulomb_pme = GaussianCoulomb("tapered", k_e, taper_cutoff=RE_CUTOFF, use_custom_ops=use_custom_ops)
+            self.coulomb = GaussianCoulomb("tapered", k_e, taper_cutoff=RE_CUTOFF, use_custom_ops=use_custom_ops)
         else:
             k_e = COULOMB_EV_A
             x = math.sqrt(-math.log(ewald_tolerance))
@@ -256,12 +254,11 @@ class PQEq(torch.nn.Module):
             self.cutoff = max(real_space_cutoff, x / alpha_min)
             # erfc(β r_c) and erfc(α_min r_c) both at the tolerance
             self.beta = x / self.cutoff
-            self.coulomb_open = GaussianCoulomb("direct", k_e, use_custom_ops=use_custom_ops)
-            self.coulomb_ewald = GaussianCoulomb("ewald", k_e, beta=self.beta, reciprocal="ewald",
-                                                 kspace_tolerance=ewald_tolerance, use_custom_ops=use_custom_ops)
-            self.coulomb_pme = GaussianCoulomb("ewald", k_e, beta=self.beta, reciprocal="pme",
-                                               kspace_tolerance=ewald_tolerance, use_custom_ops=use_custom_ops)
-        self.uses_custom_ops: bool = self.coulomb_open.uses_custom_ops
+            # open structures summed directly, periodic ones by Ewald or PME (GaussianCoulomb.kind)
+            self.coulomb = GaussianCoulomb("ewald", k_e, beta=self.beta, reciprocal=reciprocal,
+                                           kspace_tolerance=ewald_tolerance, use_custom_ops=use_custom_ops,
+                                           pme_threshold=self.pme_threshold)
+        self.uses_custom_ops: bool = self.coulomb.uses_custom_ops
         self.neighbors = NeighborList(self.cutoff)
         self.verlet_neighbors = NeighborList(self.cutoff + self.neighbor_skin)
 
@@ -373,55 +370,6 @@ class PQEq(torch.nn.Module):
         return i, j, shifts, self.cutoff
 
     # --------------------------------------------------------------- pieces
-    def _use_pme(self, n_atoms: int, cell: Optional[torch.Tensor]) -> bool:
-        if cell is None or self.mode == "reaxnet":
-            return False
-        if self.reciprocal == "pme":
-            return True
-        return self.reciprocal == "auto" and n_atoms >= self.pme_threshold
-
-    def _coulomb_energy(
-        self, positions: torch.Tensor, d: torch.Tensor, qc: torch.Tensor, qs: torch.Tensor, a: torch.Tensor,
-        cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor, shifts: torch.Tensor, cutoff: float,
-        real_space_energy: Optional[torch.Tensor] = None,
-    ) -> torch.Tensor:
-        if cell is None:
-            return self.coulomb_open.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff, real_space_energy)
-        if self._use_pme(positions.shape[0], cell):
-            return self.coulomb_pme.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff, real_space_energy)
-        return self.coulomb_ewald.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff, real_space_energy)
-
-    def _setup(
-        self, positions: torch.Tensor, a: torch.Tensor, cell: Optional[torch.Tensor], i: torch.Tensor,
-        j: torch.Tensor, shifts: torch.Tensor, cutoff: float,
-    ) -> Dict[str, torch.Tensor]:
-        if cell is None:
-            return self.coulomb_open.setup(positions, a, cell, i, j, shifts, cutoff)
-        if self._use_pme(positions.shape[0], cell):
-            return self.coulomb_pme.setup(positions, a, cell, i, j, shifts, cutoff)
-        return self.coulomb_ewald.setup(positions, a, cell, i, j, shifts, cutoff)
-
-    def _hessian_matvec(
-        self, cache: Dict[str, torch.Tensor], n_atoms: int, cell: Optional[torch.Tensor], i: torch.Tensor,
-        j: torch.Tensor, x: torch.Tensor,
-    ) -> torch.Tensor:
-        if cell is None:
-            return self.coulomb_open.hessian_matvec(cache, i, j, x)
-        if self._use_pme(n_atoms, cell):
-            return self.coulomb_pme.hessian_matvec(cache, i, j, x)
-        return self.coulomb_ewald.hessian_matvec(cache, i, j, x)
-
-    def _site_gradients(
-        self, cache: Dict[str, torch.Tensor], positions: torch.Tensor, cell: Optional[torch.Tensor],
-        a: torch.Tensor, i: torch.Tensor, j: torch.Tensor, qc: torch.Tensor, qs: torch.Tensor, d: torch.Tensor,
-        cutoff: float,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        if cell is None:
-            return self.coulomb_open.site_gradients(cache, positions, cell, a, i, j, qc, qs, d, cutoff)
-        if self._use_pme(positions.shape[0], cell):
-            return self.coulomb_pme.site_gradients(cache, positions, cell, a, i, j, qc, qs, d, cutoff)
-        return self.coulomb_ewald.site_gradients(cache, positions, cell, a, i, j, qc, qs, d, cutoff)
-
     def field_coordinates(
         self, positions: torch.Tensor, cell: Optional[torch.Tensor], groups: torch.Tensor, n_groups: int,
         molecular: bool,
@@ -455,7 +403,7 @@ class PQEq(torch.nn.Module):
         differentiate it."""
         z = p["Z"]
         onsite = (p["chi"] * q + 0.5 * p["J"] * q * q).sum() + 0.5 * (p["Ks"] * (d * d).sum(1)).sum()
-        coulomb = self._coulomb_energy(positions, d, q + z, -z, p["a"], cell, i, j, shifts, cutoff, real_space_energy)
+        coulomb = self.coulomb.energy(positions, d, q + z, -z, p["a"], cell, i, j, shifts, cutoff, real_space_energy)
         dipole = (q.unsqueeze(1) * field_positions - z.unsqueeze(1) * d).sum(0)
         return onsite + coulomb - (field * dipole).sum()
 
@@ -467,7 +415,7 @@ class PQEq(torch.nn.Module):
         """∂E/∂q (N,) eV/e, ∂E/∂d (N, 3) eV/Å at fixed positions (analytic, no autograd), and the
         real-space Coulomb pair sum () eV there."""
         z = p["Z"]
-        phi_core, _, grad_shell, real_energy = self._site_gradients(cache, positions, cell, p["a"], i, j, q + z, -z,
+        phi_core, _, grad_shell, real_energy = self.coulomb.site_gradients(cache, positions, cell, p["a"], i, j, q + z, -z,
                                                                     d, cutoff)
         gq = p["chi"] + p["J"] * q + phi_core - field_positions @ field
         gd = p["Ks"].unsqueeze(1) * d + grad_shell + z.unsqueeze(1) * field.unsqueeze(0)
@@ -475,7 +423,7 @@ class PQEq(torch.nn.Module):
 
     def _solve_charges(
         self, rhs: torch.Tensor, p: Dict[str, torch.Tensor], cache: Dict[str, torch.Tensor],
-        cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
+        i: torch.Tensor, j: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
         tolerance: float,
     ) -> Tuple[torch.Tensor, int, float]:
         """Solve ``A δ = rhs`` in the constraint subspace by preconditioned CG (A: charge
@@ -494,7 +442,7 @@ class PQEq(torch.nn.Module):
         residual = float(r.abs().max())
         iterations = 0
         while residual > tolerance and iterations < self.max_cg_iterations:
-            hp = p["J"] * direction + self._hessian_matvec(cache, n, cell, i, j, direction)
+            hp = p["J"] * direction + self.coulomb.hessian_matvec(cache, i, j, direction)
             curvature = (direction * hp).sum()
             if not bool(curvature > 0) or not bool(rz > 0):
                 break
@@ -663,7 +611,7 @@ class PQEq(torch.nn.Module):
 
         q, d, warm = self._predict(n, dtype, positions.device)
         with torch.no_grad():
-            cache = self._setup(pos0, p["a"], cell0, i, j, shifts, cutoff)
+            cache = self.coulomb.setup(pos0, p["a"], cell0, i, j, shifts, cutoff)
             q = make_feasible(q, groups_t, counts, charges_t)
             d = d * p["pol"].unsqueeze(1)
             if self.mode == "physical":
@@ -801,12 +749,7 @@ class PQEq(torch.nn.Module):
         self, cache: Dict[str, torch.Tensor], n: int, cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
         q: torch.Tensor, p: Dict[str, torch.Tensor], static: torch.Tensor, xq: torch.Tensor, xd: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        if cell is None:
-            yq, yd = self.coulomb_open.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
-        elif self._use_pme(n, cell):
-            yq, yd = self.coulomb_pme.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
-        else:
-            yq, yd = self.coulomb_ewald.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
+        yq, yd = self.coulomb.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
         return p["J"] * xq + yq, (p["Ks"].unsqueeze(1) * xd + yd) * p["pol"].unsqueeze(1)
 
     def _smooth_preconditioner(
@@ -820,7 +763,7 @@ class PQEq(torch.nn.Module):
         sk = inv_ks.sqrt().unsqueeze(1)
         charges = inv_j * rq  # = sj · u_q
         dipoles = qs.unsqueeze(1) * sk * sk * rd  # = qs sk · u_d
-        cq, cd = self.coulomb_pme.smooth_correction(cache, smooth, charges, dipoles)
+        cq, cd = self.coulomb.smooth_correction(cache, smooth, charges, dipoles)
         return inv_j * rq - sj * sj * cq, inv_ks.unsqueeze(1) * rd - sk * sk * qs.unsqueeze(1) * cd
 
     def _precondition(
@@ -846,12 +789,7 @@ class PQEq(torch.nn.Module):
         residual (or a fifth of the tolerance).  Returns (δq, δd, CG iterations)."""
         n = q.shape[0]
         z = p["Z"]
-        if cell is None:
-            static = self.coulomb_open.hessian_static(cache, q, q + z, -z)
-        elif self._use_pme(n, cell):
-            static = self.coulomb_pme.hessian_static(cache, q, q + z, -z)
-        else:
-            static = self.coulomb_ewald.hessian_static(cache, q, q + z, -z)
+        static = self.coulomb.hessian_static(cache, q, q + z, -z)
         inv_j = 1.0 / p["J"]
         weight_sums = group_sum(inv_j, groups, counts.shape[0])
         # long-wavelength preconditioner (PME, one charge group), M = D^-½ (I − V†FV) D^-½ with V
@@ -859,10 +797,10 @@ class PQEq(torch.nn.Module):
         smooth = torch.zeros(0, dtype=q.dtype, device=q.device)
         ones_q = torch.zeros(0, dtype=q.dtype, device=q.device)
         ones_d = torch.zeros(0, 3, dtype=q.dtype, device=q.device)
-        if counts.shape[0] == 1 and n > 0 and cell is not None and self._use_pme(n, cell):
+        if counts.shape[0] == 1 and n > 0 and setup_kind(cache) == 2:  # KIND_PME
             polarizable = p["pol"] > 0
             shell_weight = float((z * z * inv_ks).sum() / max(int(polarizable.sum()), 1))
-            smooth = self.coulomb_pme.smooth_filter(cache, n, float(inv_j.mean()), shell_weight)
+            smooth = self.coulomb.smooth_filter(cache, n, float(inv_j.mean()), shell_weight)
             ones_q, ones_d = self._smooth_preconditioner(cache, smooth, torch.ones_like(q), torch.zeros_like(gd),
                                                          inv_j, inv_ks, -z)
         # stop at a fixed relative reduction of the residual's 2-norm (independent of N, unlike
@@ -935,7 +873,7 @@ class PQEq(torch.nn.Module):
             d_res = float(gd.abs().max())
             if iterations == self.max_iterations:
                 break
-            delta, n_cg, solve_res = self._solve_charges(-gq, p, cache, cell, i, j, groups, counts, cg_tolerance)
+            delta, n_cg, solve_res = self._solve_charges(-gq, p, cache, i, j, groups, counts, cg_tolerance)
             q = q + delta
             cg_iterations += n_cg
             worst_solve = max(worst_solve, solve_res)
