@@ -60,6 +60,7 @@ from .constraints import group_sum, make_feasible, project_out_group_means, proj
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs, setup_kind
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
 from .parameters import parameter_table
+from .solver_stats import SolverStats
 from .trainable import BoundedPQEqParameters
 
 #: Shell displacement cap of the published practice (Å).
@@ -621,8 +622,8 @@ class PQEq(torch.nn.Module):
                 q, d, stats = self._solve_published(cache, pos0, q, d, p, cell0, i, j, field0, field_pos0,
                                                     groups_t, counts)
                 real_energy = torch.zeros((), dtype=dtype, device=positions.device)
-        iterations, cg_iterations = int(stats[0]), int(stats[1])
-        q_res, d_res, converged = stats[2], stats[3], stats[4] > 0.5
+        iterations, cg_iterations = stats.iterations, stats.cg_iterations
+        q_res, d_res, converged = stats.charge_residual, stats.shell_residual, stats.converged
         if not converged:
             message = ("PQEq charge/shell solve did not converge in " + str(iterations) + " cycles: charge residual "
                        + str(q_res) + " eV/e (tolerance " + str(self.charge_tolerance) + "), shell residual "
@@ -669,7 +670,7 @@ class PQEq(torch.nn.Module):
         self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
         p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
         field: torch.Tensor, field_pos: torch.Tensor, cutoff: float, groups: torch.Tensor, counts: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor, List[float], torch.Tensor]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, SolverStats, torch.Tensor]:
         """Converged charges and shells by inexact Newton steps with Anderson acceleration.
 
         Each cycle evaluates the exact gradient (∂E/∂q, ∂E/∂d) analytically, then solves the
@@ -679,8 +680,8 @@ class PQEq(torch.nn.Module):
         charges and point dipoles; :meth:`GaussianCoulomb.hessian_joint_matvec`).  With shells
         displaced by a few hundredths of an Å, H̃ differs from the true Hessian by a few per
         cent, so each cycle gains one to two digits; Anderson mixing of the steps of previous
-        cycles absorbs most of the rest.  Returns (q, d, [cycles, inner CG iterations, charge
-        residual, shell residual, converged], real-space pair sum at (q, d) () eV).  One host
+        cycles absorbs most of the rest.  Returns (q, d, :class:`.solver_stats.SolverStats`,
+        real-space pair sum at (q, d) () eV).  One host
         synchronization per cycle (the residual norms), none per Anderson mix."""
         n = q.shape[0]
         pol = p["pol"]
@@ -743,7 +744,7 @@ class PQEq(torch.nn.Module):
             d = x[n:].reshape(n, 3)
             iterations += 1
         # every exit follows a gradient evaluation at the returned (q, d): real_energy belongs to them
-        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0], real_energy
+        return q, d, SolverStats(iterations, cg_iterations, q_res, d_res, converged), real_energy
 
     def _joint_matvec(
         self, cache: Dict[str, torch.Tensor], n: int, cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
@@ -856,7 +857,7 @@ class PQEq(torch.nn.Module):
         self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
         p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
         field: torch.Tensor, field_pos: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor, List[float]]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, SolverStats]:
         """The published practice: ``max_iterations`` (2) cycles of {exact charge solve,
         one-shot shell update d = F/K_s capped at ``shell_cap``}."""
         inv_ks = torch.where(p["pol"] > 0, 1.0 / torch.where(p["pol"] > 0, p["Ks"], torch.ones_like(p["Ks"])),
@@ -886,7 +887,7 @@ class PQEq(torch.nn.Module):
         # a fixed number of cycles, so the final charges are not stationary for the final
         # shells (q_res, d_res report that); "converged" reports the charge solves themselves
         converged = worst_solve <= cg_tolerance
-        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0]
+        return q, d, SolverStats(iterations, cg_iterations, q_res, d_res, converged)
 
     @torch.jit.export
     def reset(self) -> None:
