@@ -252,6 +252,33 @@ class GaussianCoulomb(torch.nn.Module):
         total = shape[0] * shape[1] * shape[2]
         return (torch.fft.irfftn(spectrum * cache["pme_influence"], s=shape) * float(total)).reshape(-1)
 
+    def _pme_spread_cores(
+        self, cache: Dict[str, torch.Tensor], charges: torch.Tensor, dipoles: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """Mesh charges of charges (N,) and, when given, point dipoles (N, 3) at the cores (the
+        cached stencils)."""
+        shape: List[int] = cache["pme_shape"].tolist()
+        return self.kernels.pme_spread(cache["positions"], charges, cache["pme_frac"], shape, self.pme.order,
+                                       cache["pme_index"], cache["pme_weights"], dipoles)
+
+    def _pme_field(
+        self, cache: Dict[str, torch.Tensor], mesh_phi: torch.Tensor, sites: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Interpolated mesh potential (n,) and its gradient (n, 3) at any ``sites`` (n, 3) Å
+        (stencils computed on the fly)."""
+        shape: List[int] = cache["pme_shape"].tolist()
+        none = torch.zeros(0, 0, dtype=torch.long, device=sites.device)
+        return self.kernels.pme_gather(sites, mesh_phi, cache["pme_frac"], shape, self.pme.order, True, none,
+                                       none.to(sites.dtype))
+
+    def _ewald_field(
+        self, cache: Dict[str, torch.Tensor], cos: torch.Tensor, sin: torch.Tensor, s_re: torch.Tensor,
+        s_im: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Potential (n,) and its gradient (n, 3) of the weighted structure factors ``(s_re, s_im)``
+        (K,) at sites with phases ``cos``, ``sin`` (n, K) (exact Ewald sum)."""
+        return cos @ s_re + sin @ s_im, (cos * s_im - sin * s_re) @ cache["ewald_k"]
+
     def hessian_matvec(
         self, cache: Dict[str, torch.Tensor], edge_i: torch.Tensor, edge_j: torch.Tensor, x: torch.Tensor
     ) -> torch.Tensor:
@@ -263,11 +290,9 @@ class GaussianCoulomb(torch.nn.Module):
             if kind != 0:  # KIND_REAL_SPACE
                 if kind == 2:  # KIND_PME
                     shape: List[int] = cache["pme_shape"].tolist()
-                    pos, frac = cache["positions"], cache["pme_frac"]
-                    index, weights = cache["pme_index"], cache["pme_weights"]
-                    mesh = self.kernels.pme_spread(pos, x, frac, shape, self.pme.order, index, weights)
-                    phi = self._pme_mesh_potential(cache, mesh)
-                    y = y + self.kernels.pme_gather(pos, phi, frac, shape, self.pme.order, False, index, weights)[0]
+                    phi = self._pme_mesh_potential(cache, self._pme_spread_cores(cache, x))
+                    y = y + self.kernels.pme_gather(cache["positions"], phi, cache["pme_frac"], shape, self.pme.order,
+                                                    False, cache["pme_index"], cache["pme_weights"])[0]
                 else:
                     cos, sin, w = cache["ewald_cos"], cache["ewald_sin"], cache["ewald_weight"]
                     y = y + cos @ (w * (x @ cos)) + sin @ (w * (x @ sin))
@@ -290,21 +315,15 @@ class GaussianCoulomb(torch.nn.Module):
         if kind == 0:  # KIND_REAL_SPACE
             return blocks
         if kind == 2:  # KIND_PME
-            shape: List[int] = cache["pme_shape"].tolist()
-            frac, order, cores = cache["pme_frac"], self.pme.order, cache["positions"]
-            mesh = self.kernels.pme_spread(cores, net_charges, frac, shape, order, cache["pme_index"],
-                                           cache["pme_weights"])
-            phi = self._pme_mesh_potential(cache, mesh)
-            none = torch.zeros(0, 0, dtype=torch.long, device=cores.device)
+            cores = cache["positions"]
+            phi = self._pme_mesh_potential(cache, self._pme_spread_cores(cache, net_charges))
             # ∇∇φ by central differences of the interpolated gradient (a model Hessian: 1e-3 Å suffices)
             h = 1e-3
             rows: List[torch.Tensor] = []
             for c in range(3):
                 step = torch.eye(3, dtype=cores.dtype, device=cores.device)[c] * h
-                plus = self.kernels.pme_gather(cores + step, phi, frac, shape, order, True, none,
-                                               none.to(cores.dtype))[1]
-                minus = self.kernels.pme_gather(cores - step, phi, frac, shape, order, True, none,
-                                                none.to(cores.dtype))[1]
+                plus = self._pme_field(cache, phi, cores + step)[1]
+                minus = self._pme_field(cache, phi, cores - step)[1]
                 rows.append((plus - minus) / (2.0 * h))
             blocks = torch.stack(rows, dim=1)
             blocks = 0.5 * (blocks + blocks.transpose(1, 2))
@@ -353,14 +372,11 @@ class GaussianCoulomb(torch.nn.Module):
         FFT, filter, inverse FFT, interpolate): potentials (N,) and gradients (N, 3) of the
         filtered long-wavelength part, per atom (the mesh density is rescaled to one atom)."""
         shape: List[int] = cache["pme_shape"].tolist()
-        frac, order, cores = cache["pme_frac"], self.pme.order, cache["positions"]
-        mesh = self.kernels.pme_spread(cores, charges, frac, shape, order, cache["pme_index"], cache["pme_weights"],
-                                       dipoles)
+        mesh = self._pme_spread_cores(cache, charges, dipoles)
         total = shape[0] * shape[1] * shape[2]
         spectrum = torch.fft.rfftn(mesh.reshape(shape[0], shape[1], shape[2])) * smooth_filter
         smooth = torch.fft.irfftn(spectrum, s=shape).reshape(-1) * (float(total) / charges.shape[0])
-        none = torch.zeros(0, 0, dtype=torch.long, device=cores.device)
-        return self.kernels.pme_gather(cores, smooth, frac, shape, order, True, none, none.to(cores.dtype))
+        return self._pme_field(cache, smooth, cache["positions"])
 
     def hessian_joint_matvec(
         self, cache: Dict[str, torch.Tensor], edge_i: torch.Tensor, edge_j: torch.Tensor, net_charges: torch.Tensor,
@@ -379,24 +395,16 @@ class GaussianCoulomb(torch.nn.Module):
             if kind != 0:  # KIND_REAL_SPACE
                 dipoles = shell_charges.unsqueeze(1) * x_shells
                 if kind == 2:  # KIND_PME
-                    shape: List[int] = cache["pme_shape"].tolist()
-                    frac, order, cores = cache["pme_frac"], self.pme.order, cache["positions"]
-                    mesh = self.kernels.pme_spread(cores, x_charges, frac, shape, order, cache["pme_index"],
-                                                   cache["pme_weights"], dipoles)
-                    phi = self._pme_mesh_potential(cache, mesh)
-                    none = torch.zeros(0, 0, dtype=torch.long, device=cores.device)
-                    values, gradient = self.kernels.pme_gather(cores, phi, frac, shape, order, True, none,
-                                                               none.to(cores.dtype))
-                    y_q = y_q + values
-                    y_d = y_d + shell_charges.unsqueeze(1) * gradient
+                    mesh = self._pme_spread_cores(cache, x_charges, dipoles)
+                    values, gradient = self._pme_field(cache, self._pme_mesh_potential(cache, mesh), cache["positions"])
                 else:
-                    k, w = cache["ewald_k"], cache["ewald_weight"]
-                    cos, sin = cache["ewald_cos"], cache["ewald_sin"]
-                    k_mu = dipoles @ k.transpose(0, 1)  # (N, K)
+                    w, cos, sin = cache["ewald_weight"], cache["ewald_cos"], cache["ewald_sin"]
+                    k_mu = dipoles @ cache["ewald_k"].transpose(0, 1)  # (N, K)
                     s_re = w * (x_charges @ cos - (k_mu * sin).sum(0))
                     s_im = w * (x_charges @ sin + (k_mu * cos).sum(0))
-                    y_q = y_q + cos @ s_re + sin @ s_im
-                    y_d = y_d + shell_charges.unsqueeze(1) * ((cos * s_im - sin * s_re) @ k)
+                    values, gradient = self._ewald_field(cache, cos, sin, s_re, s_im)
+                y_q = y_q + values
+                y_d = y_d + shell_charges.unsqueeze(1) * gradient
                 y_q = y_q + self_and_background(x_charges, cache["volume"], self.beta, self.coulomb_constant)
         return y_q, y_d
 
@@ -435,25 +443,22 @@ class GaussianCoulomb(torch.nn.Module):
                     cores = cache["positions"]
                     index, weights = cache["pme_index"], cache["pme_weights"]
                     none = torch.zeros(0, 0, dtype=torch.long, device=qc.device)
-                    mesh = (self.kernels.pme_spread(cores, qc, frac, shape, order, index, weights)
+                    mesh = (self._pme_spread_cores(cache, qc)
                             + self.kernels.pme_spread(shells, qs, frac, shape, order, none, none.to(qc.dtype)))
                     mesh_phi = self._pme_mesh_potential(cache, mesh)
                     phi_c = phi_c + self.kernels.pme_gather(cores, mesh_phi, frac, shape, order, False, index,
                                                             weights)[0]
-                    values, gradient = self.kernels.pme_gather(shells, mesh_phi, frac, shape, order, True, none,
-                                                               none.to(qc.dtype))
-                    phi_s = phi_s + values
-                    grad = grad + qs.unsqueeze(1) * gradient
+                    values, gradient = self._pme_field(cache, mesh_phi, shells)
                 else:
-                    k, w = cache["ewald_k"], cache["ewald_weight"]
-                    cos_c, sin_c = cache["ewald_cos"], cache["ewald_sin"]
-                    phase = shells @ k.transpose(0, 1)
+                    w, cos_c, sin_c = cache["ewald_weight"], cache["ewald_cos"], cache["ewald_sin"]
+                    phase = shells @ cache["ewald_k"].transpose(0, 1)
                     cos_s, sin_s = torch.cos(phase), torch.sin(phase)
                     s_re = w * (qc @ cos_c + qs @ cos_s)
                     s_im = w * (qc @ sin_c + qs @ sin_s)
                     phi_c = phi_c + cos_c @ s_re + sin_c @ s_im
-                    phi_s = phi_s + cos_s @ s_re + sin_s @ s_im
-                    grad = grad + qs.unsqueeze(1) * ((cos_s * s_im - sin_s * s_re) @ k)
+                    values, gradient = self._ewald_field(cache, cos_s, sin_s, s_re, s_im)
+                phi_s = phi_s + values
+                grad = grad + qs.unsqueeze(1) * gradient
                 total = torch.cat([qc, qs])
                 corr = self_and_background(total, volume, self.beta, self.coulomb_constant)
                 phi_c = phi_c + corr[: qc.shape[0]]
