@@ -172,6 +172,7 @@ def run_pqeq(reps: str, steps: int, random_steps: int, use_custom_ops, device: s
     import torch
 
     from openmm_pqeq.electrostatics import PQEq
+    from openmm_pqeq.electrostatics.coulomb import KIND_PME
 
     torch.set_default_dtype(torch.float64)
     pos, num, cell = load_structure(reps, device)
@@ -181,7 +182,7 @@ def run_pqeq(reps: str, steps: int, random_steps: int, use_custom_ops, device: s
     direction = torch.randn(pos.shape, generator=gen).to(device)
     velocity = 0.01 * direction / direction.norm(dim=1, keepdim=True)
     result = {"atoms": int(pos.shape[0]), "replication": reps, "uses_custom_ops": module.uses_custom_ops,
-              "reciprocal": "pme" if module._use_pme(pos.shape[0], cell) else "ewald",
+              "reciprocal": "pme" if module.coulomb.kind(pos.shape[0], cell) == KIND_PME else "ewald",
               "real_space_cutoff_A": module.cutoff, "neighbor_skin_A": module.neighbor_skin}
     md = [_trajectory_step(module, pos, num, cell, field, s, velocity, 0.0) for s in range(steps)]
     result["pairs_in_verlet_list"] = int(module.verlet_edge_i.shape[0])

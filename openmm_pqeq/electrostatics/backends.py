@@ -20,12 +20,18 @@ from . import realspace
 from .pme import spline_stencils
 
 
-class TorchKernels(torch.nn.Module):
-    """Pure-PyTorch pair sums (see :mod:`.realspace` for the arguments)."""
+class _Kernels(torch.nn.Module):
+    """What both back ends share: ``uses_custom_ops``, from the class's ``USES_CUSTOM_OPS``."""
+
+    USES_CUSTOM_OPS = False
 
     def __init__(self):
         super().__init__()
-        self.uses_custom_ops: bool = False
+        self.uses_custom_ops: bool = self.USES_CUSTOM_OPS
+
+
+class TorchKernels(_Kernels):
+    """Pure-PyTorch pair sums (see :mod:`.realspace` for the arguments)."""
 
     def core_kernel(
         self, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
@@ -122,12 +128,10 @@ class TorchKernels(torch.nn.Module):
         return (weights * values).sum(1), torch.zeros(0, 3, dtype=mesh.dtype, device=mesh.device)
 
 
-class CustomOpKernels(torch.nn.Module):
+class CustomOpKernels(_Kernels):
     """The same pair sums by the compiled operators ``torch.ops.openmm_pqeq.*``."""
 
-    def __init__(self):
-        super().__init__()
-        self.uses_custom_ops: bool = True
+    USES_CUSTOM_OPS = True
 
     def core_kernel(
         self, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,

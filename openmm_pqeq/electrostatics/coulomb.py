@@ -44,6 +44,15 @@ from .realspace import METHOD_DIRECT, METHOD_EWALD, METHOD_TAPERED, erf_over_r_a
 
 _METHODS = {"direct": METHOD_DIRECT, "ewald": METHOD_EWALD, "tapered": METHOD_TAPERED}
 
+#: How a structure is summed (:meth:`GaussianCoulomb.kind`; the solver's set-up records it;
+#: the TorchScript code writes the numbers, as it reads no module-level constants):
+#: every listed pair in real space, no reciprocal sum (open systems, the tapered kernel) ...
+KIND_REAL_SPACE: int = 0
+#: ... Ewald split with the exact k-space sum ...
+KIND_EWALD: int = 1
+#: ... Ewald split with smooth particle-mesh Ewald.
+KIND_PME: int = 2
+
 
 class GaussianCoulomb(torch.nn.Module):
     """Electrostatics of Gaussian core/shell sites.
@@ -51,14 +60,15 @@ class GaussianCoulomb(torch.nn.Module):
     Parameters
     ----------
     method : {"direct", "ewald", "tapered"}
-        How pairs are summed (module docstring).
+        How pairs are summed (module docstring).  ``"ewald"`` sums an open structure (no
+        cell) directly, so one instance serves open and periodic structures.
     coulomb_constant : float
         k_e in eV·Å/e².
     beta : float
         Ewald splitting parameter β (Å⁻¹), used by ``"ewald"``.
-    reciprocal : {"ewald", "pme"}
-        Reciprocal-space algorithm for ``"ewald"``: exact k-space sum (cost O(N·K)) or
-        smooth particle-mesh Ewald (O(N log N)).
+    reciprocal : {"ewald", "pme", "auto"}
+        Reciprocal-space algorithm for ``"ewald"``: exact k-space sum (cost O(N·K)), smooth
+        particle-mesh Ewald (O(N log N)), or PME from ``pme_threshold`` atoms on.
     kspace_tolerance : float
         Relative truncation of the k-space sum (Ewald); the PME mesh is chosen for a
         relative accuracy of ``10 · kspace_tolerance`` of the reciprocal energy.
@@ -67,6 +77,8 @@ class GaussianCoulomb(torch.nn.Module):
     use_custom_ops : bool or None
         Pair loops in the compiled operators (True), in PyTorch (False), or the operators
         when they are loaded (None).
+    pme_threshold : int
+        Smallest number of atoms summed by PME with ``reciprocal="auto"``.
     """
 
     def __init__(
@@ -78,17 +90,19 @@ class GaussianCoulomb(torch.nn.Module):
         kspace_tolerance: float = 1e-7,
         taper_cutoff: float = 12.5,
         use_custom_ops: Optional[bool] = None,
+        pme_threshold: int = 0,
     ):
         super().__init__()
         if method not in _METHODS:
             raise ValueError(f"`method` is {method!r}; options are 'direct', 'ewald', 'tapered'")
-        if reciprocal not in ("ewald", "pme"):
-            raise ValueError(f"`reciprocal` is {reciprocal!r}; options are 'ewald', 'pme'")
+        if reciprocal not in ("ewald", "pme", "auto"):
+            raise ValueError(f"`reciprocal` is {reciprocal!r}; options are 'ewald', 'pme', 'auto'")
         if method == "ewald" and not beta > 0:
             raise ValueError(f"`beta` is {beta} Å⁻¹ but must be positive for Ewald sums")
         self.method: str = method
         self.method_code: int = _METHODS[method]
         self.reciprocal: str = reciprocal
+        self.pme_threshold: int = int(pme_threshold)
         self.coulomb_constant: float = float(coulomb_constant)
         self.beta: float = float(beta)
         self.taper_cutoff: float = float(taper_cutoff)
@@ -102,11 +116,26 @@ class GaussianCoulomb(torch.nn.Module):
         self.kernels = CustomOpKernels() if use_custom_ops else TorchKernels()
         self.uses_custom_ops: bool = bool(use_custom_ops)
 
+    def kind(self, n_atoms: int, cell: Optional[torch.Tensor]) -> int:
+        """How a structure of ``n_atoms`` atoms in ``cell`` (None: open) is summed:
+        :data:`KIND_REAL_SPACE`, :data:`KIND_EWALD` or :data:`KIND_PME`."""
+        if cell is None or self.method != "ewald":
+            return 0  # KIND_REAL_SPACE
+        if self.reciprocal == "pme" or (self.reciprocal == "auto" and n_atoms >= self.pme_threshold):
+            return 2  # KIND_PME
+        return 1  # KIND_EWALD
+
+    def _kernel_method(self, kind: int) -> int:
+        """Real-space kernel code (:mod:`.realspace`) of a structure summed as ``kind``."""
+        if self.method == "ewald" and kind == 0:  # KIND_REAL_SPACE
+            return 0  # METHOD_DIRECT
+        return self.method_code
+
     def _reciprocal_potential(
-        self, positions: torch.Tensor, charges: torch.Tensor, cell: torch.Tensor
+        self, positions: torch.Tensor, charges: torch.Tensor, cell: torch.Tensor, kind: int
     ) -> torch.Tensor:
         """Per-site V (n, c) with E_recip = Σ Q V (self and background included)."""
-        if self.reciprocal == "pme":
+        if kind == 2:  # KIND_PME
             return self.pme(charges, cell, positions)
         return self.ewald(charges, cell, positions)
 
@@ -133,20 +162,21 @@ class GaussianCoulomb(torch.nn.Module):
         ``real_space_energy`` (), when given, is the value of the real-space pair sum at these
         charges and shells (:meth:`site_gradients` returns it): the pair loop then runs only in
         the backward pass (compiled operators; the PyTorch back end recomputes it)."""
+        kind = self.kind(positions.shape[0], cell)
+        method = self._kernel_method(kind)
         vec = pair_vectors(positions, cell, edge_i, edge_j, shifts)
         if real_space_energy is None:
             energy = self.kernels.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
-                                              shell_displacements, self.method_code, self.beta,
+                                              shell_displacements, method, self.beta,
                                               self.coulomb_constant, self.taper_cutoff, cutoff)
         else:
             energy = self.kernels.pair_energy_known(real_space_energy, vec, exponents, edge_i, edge_j, core_charges,
-                                                    shell_charges, shell_displacements, self.method_code, self.beta,
+                                                    shell_charges, shell_displacements, method, self.beta,
                                                     self.coulomb_constant, self.taper_cutoff, cutoff)
-        if self.method == "ewald":
-            assert cell is not None
+        if cell is not None and kind != 0:  # KIND_REAL_SPACE
             sites = torch.cat([positions, positions + shell_displacements], dim=0)
             charges = torch.cat([core_charges, shell_charges], dim=0).unsqueeze(1)
-            energy = energy + (charges * self._reciprocal_potential(sites, charges, cell)).sum()
+            energy = energy + (charges * self._reciprocal_potential(sites, charges, cell, kind)).sum()
             # remove the excluded same-atom core-shell pair from the reciprocal sum
             f, _ = erf_over_r_and_derivative(torch.full_like(core_charges, self.beta),
                                              safe_norm(shell_displacements))
@@ -164,31 +194,35 @@ class GaussianCoulomb(torch.nn.Module):
         shifts: torch.Tensor,
         cutoff: float,
     ) -> Dict[str, torch.Tensor]:
-        """Everything the solve reuses at fixed positions (no autograd): pair vectors
+        """Everything the solve reuses at fixed positions (no autograd): how the structure is
+        summed ``kind`` (1,) (:meth:`kind`; the other methods read it from here), pair vectors
         ``vec`` (P, 3) Å, core–core kernel ``kernel`` (P,) V/e (zero beyond ``cutoff``), and
         for the reciprocal sum the k-vectors with weights and the phases at the cores
         (Ewald) or the mesh, influence function and core stencils (PME)."""
         with torch.no_grad():
             pos = constant(positions)
+            kind = self.kind(pos.shape[0], cell)
+            method = self._kernel_method(kind)
             vec = pair_vectors(pos, cell, edge_i, edge_j, shifts)
-            cache: Dict[str, torch.Tensor] = {"vec": vec}
+            # host-side, like pme_shape: read back with int() without a device synchronization
+            cache: Dict[str, torch.Tensor] = {"kind": torch.tensor([kind], dtype=torch.long, device="cpu"),
+                                              "vec": vec}
             if self.method == "tapered":
-                cache["kernel"] = self.kernels.core_kernel(vec, exponents, edge_i, edge_j, self.method_code,
+                cache["kernel"] = self.kernels.core_kernel(vec, exponents, edge_i, edge_j, method,
                                                            self.beta, self.coulomb_constant, self.taper_cutoff,
                                                            cutoff)
             else:
                 # K, K'/r and (K'' − K'/r)/r²: the second ones for the (charge, shell) Hessian model
                 kernel, kernel_a, kernel_b = self.kernels.kernel_derivatives(
-                    vec, exponents, edge_i, edge_j, self.method_code, self.beta, self.coulomb_constant, cutoff)
+                    vec, exponents, edge_i, edge_j, method, self.beta, self.coulomb_constant, cutoff)
                 cache["kernel"] = kernel
                 cache["kernel_a"] = kernel_a
                 cache["kernel_b"] = kernel_b
-            if self.method == "ewald":
-                assert cell is not None
+            if cell is not None and kind != 0:  # KIND_REAL_SPACE
                 c = constant(cell)
                 volume = torch.abs(torch.linalg.det(c))
                 cache["volume"] = volume.reshape(1)
-                if self.reciprocal == "pme":
+                if kind == 2:  # KIND_PME
                     shape = self.pme.mesh_shape(c)
                     frac = self.pme.frac_matrix(c, shape)
                     index, weights = self.kernels.pme_stencils(pos, frac, shape, self.pme.order)
@@ -218,6 +252,33 @@ class GaussianCoulomb(torch.nn.Module):
         total = shape[0] * shape[1] * shape[2]
         return (torch.fft.irfftn(spectrum * cache["pme_influence"], s=shape) * float(total)).reshape(-1)
 
+    def _pme_spread_cores(
+        self, cache: Dict[str, torch.Tensor], charges: torch.Tensor, dipoles: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """Mesh charges of charges (N,) and, when given, point dipoles (N, 3) at the cores (the
+        cached stencils)."""
+        shape: List[int] = cache["pme_shape"].tolist()
+        return self.kernels.pme_spread(cache["positions"], charges, cache["pme_frac"], shape, self.pme.order,
+                                       cache["pme_index"], cache["pme_weights"], dipoles)
+
+    def _pme_field(
+        self, cache: Dict[str, torch.Tensor], mesh_phi: torch.Tensor, sites: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Interpolated mesh potential (n,) and its gradient (n, 3) at any ``sites`` (n, 3) Å
+        (stencils computed on the fly)."""
+        shape: List[int] = cache["pme_shape"].tolist()
+        none = torch.zeros(0, 0, dtype=torch.long, device=sites.device)
+        return self.kernels.pme_gather(sites, mesh_phi, cache["pme_frac"], shape, self.pme.order, True, none,
+                                       none.to(sites.dtype))
+
+    def _ewald_field(
+        self, cache: Dict[str, torch.Tensor], cos: torch.Tensor, sin: torch.Tensor, s_re: torch.Tensor,
+        s_im: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Potential (n,) and its gradient (n, 3) of the weighted structure factors ``(s_re, s_im)``
+        (K,) at sites with phases ``cos``, ``sin`` (n, K) (exact Ewald sum)."""
+        return cos @ s_re + sin @ s_im, (cos * s_im - sin * s_re) @ cache["ewald_k"]
+
     def hessian_matvec(
         self, cache: Dict[str, torch.Tensor], edge_i: torch.Tensor, edge_j: torch.Tensor, x: torch.Tensor
     ) -> torch.Tensor:
@@ -225,14 +286,13 @@ class GaussianCoulomb(torch.nn.Module):
         cores due to core charges ``x``."""
         with torch.no_grad():
             y = self.kernels.matvec(cache["kernel"], edge_i, edge_j, x)
-            if self.method == "ewald":
-                if self.reciprocal == "pme":
+            kind = setup_kind(cache)
+            if kind != 0:  # KIND_REAL_SPACE
+                if kind == 2:  # KIND_PME
                     shape: List[int] = cache["pme_shape"].tolist()
-                    pos, frac = cache["positions"], cache["pme_frac"]
-                    index, weights = cache["pme_index"], cache["pme_weights"]
-                    mesh = self.kernels.pme_spread(pos, x, frac, shape, self.pme.order, index, weights)
-                    phi = self._pme_mesh_potential(cache, mesh)
-                    y = y + self.kernels.pme_gather(pos, phi, frac, shape, self.pme.order, False, index, weights)[0]
+                    phi = self._pme_mesh_potential(cache, self._pme_spread_cores(cache, x))
+                    y = y + self.kernels.pme_gather(cache["positions"], phi, cache["pme_frac"], shape, self.pme.order,
+                                                    False, cache["pme_index"], cache["pme_weights"])[0]
                 else:
                     cos, sin, w = cache["ewald_cos"], cache["ewald_sin"], cache["ewald_weight"]
                     y = y + cos @ (w * (x @ cos)) + sin @ (w * (x @ sin))
@@ -251,24 +311,19 @@ class GaussianCoulomb(torch.nn.Module):
         (the solve does)."""
         n = net_charges.shape[0]
         blocks = torch.zeros(n, 3, 3, dtype=net_charges.dtype, device=net_charges.device)
-        if self.method != "ewald":
+        kind = setup_kind(cache)
+        if kind == 0:  # KIND_REAL_SPACE
             return blocks
-        if self.reciprocal == "pme":
-            shape: List[int] = cache["pme_shape"].tolist()
-            frac, order, cores = cache["pme_frac"], self.pme.order, cache["positions"]
-            mesh = self.kernels.pme_spread(cores, net_charges, frac, shape, order, cache["pme_index"],
-                                           cache["pme_weights"])
-            phi = self._pme_mesh_potential(cache, mesh)
-            none = torch.zeros(0, 0, dtype=torch.long, device=cores.device)
+        if kind == 2:  # KIND_PME
+            cores = cache["positions"]
+            phi = self._pme_mesh_potential(cache, self._pme_spread_cores(cache, net_charges))
             # ∇∇φ by central differences of the interpolated gradient (a model Hessian: 1e-3 Å suffices)
             h = 1e-3
             rows: List[torch.Tensor] = []
             for c in range(3):
                 step = torch.eye(3, dtype=cores.dtype, device=cores.device)[c] * h
-                plus = self.kernels.pme_gather(cores + step, phi, frac, shape, order, True, none,
-                                               none.to(cores.dtype))[1]
-                minus = self.kernels.pme_gather(cores - step, phi, frac, shape, order, True, none,
-                                                none.to(cores.dtype))[1]
+                plus = self._pme_field(cache, phi, cores + step)[1]
+                minus = self._pme_field(cache, phi, cores - step)[1]
                 rows.append((plus - minus) / (2.0 * h))
             blocks = torch.stack(rows, dim=1)
             blocks = 0.5 * (blocks + blocks.transpose(1, 2))
@@ -294,7 +349,7 @@ class GaussianCoulomb(torch.nn.Module):
         vector k adds ``A`` times a rank-one term to the Jacobi-scaled Hessian; these are CG's
         outliers, more of them the larger the cell.  F inverts that rank-one term (with
         ⟨1/J⟩ and ⟨q_s²/K_s⟩ averaged over the atoms)."""
-        if self.method != "ewald" or self.reciprocal != "pme" or n_atoms == 0:
+        if setup_kind(cache) != 2 or n_atoms == 0:  # KIND_PME
             return torch.zeros(0, dtype=cache["vec"].dtype, device=cache["vec"].device)
         shape: List[int] = cache["pme_shape"].tolist()
         frac = cache["pme_frac"]
@@ -317,14 +372,11 @@ class GaussianCoulomb(torch.nn.Module):
         FFT, filter, inverse FFT, interpolate): potentials (N,) and gradients (N, 3) of the
         filtered long-wavelength part, per atom (the mesh density is rescaled to one atom)."""
         shape: List[int] = cache["pme_shape"].tolist()
-        frac, order, cores = cache["pme_frac"], self.pme.order, cache["positions"]
-        mesh = self.kernels.pme_spread(cores, charges, frac, shape, order, cache["pme_index"], cache["pme_weights"],
-                                       dipoles)
+        mesh = self._pme_spread_cores(cache, charges, dipoles)
         total = shape[0] * shape[1] * shape[2]
         spectrum = torch.fft.rfftn(mesh.reshape(shape[0], shape[1], shape[2])) * smooth_filter
         smooth = torch.fft.irfftn(spectrum, s=shape).reshape(-1) * (float(total) / charges.shape[0])
-        none = torch.zeros(0, 0, dtype=torch.long, device=cores.device)
-        return self.kernels.pme_gather(cores, smooth, frac, shape, order, True, none, none.to(cores.dtype))
+        return self._pme_field(cache, smooth, cache["positions"])
 
     def hessian_joint_matvec(
         self, cache: Dict[str, torch.Tensor], edge_i: torch.Tensor, edge_j: torch.Tensor, net_charges: torch.Tensor,
@@ -339,27 +391,20 @@ class GaussianCoulomb(torch.nn.Module):
             y_q, y_d = self.kernels.hessian_matvec(cache["vec"], cache["kernel"], cache["kernel_a"], cache["kernel_b"],
                                                    edge_i, edge_j, net_charges, shell_charges, x_charges, x_shells)
             y_d = y_d + torch.bmm(static, x_shells.unsqueeze(2)).squeeze(2)
-            if self.method == "ewald":
+            kind = setup_kind(cache)
+            if kind != 0:  # KIND_REAL_SPACE
                 dipoles = shell_charges.unsqueeze(1) * x_shells
-                if self.reciprocal == "pme":
-                    shape: List[int] = cache["pme_shape"].tolist()
-                    frac, order, cores = cache["pme_frac"], self.pme.order, cache["positions"]
-                    mesh = self.kernels.pme_spread(cores, x_charges, frac, shape, order, cache["pme_index"],
-                                                   cache["pme_weights"], dipoles)
-                    phi = self._pme_mesh_potential(cache, mesh)
-                    none = torch.zeros(0, 0, dtype=torch.long, device=cores.device)
-                    values, gradient = self.kernels.pme_gather(cores, phi, frac, shape, order, True, none,
-                                                               none.to(cores.dtype))
-                    y_q = y_q + values
-                    y_d = y_d + shell_charges.unsqueeze(1) * gradient
+                if kind == 2:  # KIND_PME
+                    mesh = self._pme_spread_cores(cache, x_charges, dipoles)
+                    values, gradient = self._pme_field(cache, self._pme_mesh_potential(cache, mesh), cache["positions"])
                 else:
-                    k, w = cache["ewald_k"], cache["ewald_weight"]
-                    cos, sin = cache["ewald_cos"], cache["ewald_sin"]
-                    k_mu = dipoles @ k.transpose(0, 1)  # (N, K)
+                    w, cos, sin = cache["ewald_weight"], cache["ewald_cos"], cache["ewald_sin"]
+                    k_mu = dipoles @ cache["ewald_k"].transpose(0, 1)  # (N, K)
                     s_re = w * (x_charges @ cos - (k_mu * sin).sum(0))
                     s_im = w * (x_charges @ sin + (k_mu * cos).sum(0))
-                    y_q = y_q + cos @ s_re + sin @ s_im
-                    y_d = y_d + shell_charges.unsqueeze(1) * ((cos * s_im - sin * s_re) @ k)
+                    values, gradient = self._ewald_field(cache, cos, sin, s_re, s_im)
+                y_q = y_q + values
+                y_d = y_d + shell_charges.unsqueeze(1) * gradient
                 y_q = y_q + self_and_background(x_charges, cache["volume"], self.beta, self.coulomb_constant)
         return y_q, y_d
 
@@ -383,41 +428,37 @@ class GaussianCoulomb(torch.nn.Module):
         sum alone (the value :meth:`energy` can reuse)."""
         with torch.no_grad():
             qc, qs, d = core_charges, shell_charges, shell_displacements
+            kind = setup_kind(cache)
             phi_c, phi_s, grad = self.kernels.site_potentials(
-                cache["vec"], cache["kernel"], exponents, edge_i, edge_j, qc, qs, d, self.method_code, self.beta,
-                self.coulomb_constant, self.taper_cutoff, cutoff)
+                cache["vec"], cache["kernel"], exponents, edge_i, edge_j, qc, qs, d, self._kernel_method(kind),
+                self.beta, self.coulomb_constant, self.taper_cutoff, cutoff)
             real_energy = 0.5 * ((qc * phi_c).sum() + (qs * phi_s).sum())
-            if self.method == "ewald":
-                assert cell is not None
-                c = constant(cell)
+            if kind != 0:  # KIND_REAL_SPACE
                 shells = constant(positions) + d
                 volume = cache["volume"]
-                if self.reciprocal == "pme":
+                if kind == 2:  # KIND_PME
                     shape: List[int] = cache["pme_shape"].tolist()
                     frac = cache["pme_frac"]
                     order = self.pme.order
                     cores = cache["positions"]
                     index, weights = cache["pme_index"], cache["pme_weights"]
                     none = torch.zeros(0, 0, dtype=torch.long, device=qc.device)
-                    mesh = (self.kernels.pme_spread(cores, qc, frac, shape, order, index, weights)
+                    mesh = (self._pme_spread_cores(cache, qc)
                             + self.kernels.pme_spread(shells, qs, frac, shape, order, none, none.to(qc.dtype)))
                     mesh_phi = self._pme_mesh_potential(cache, mesh)
                     phi_c = phi_c + self.kernels.pme_gather(cores, mesh_phi, frac, shape, order, False, index,
                                                             weights)[0]
-                    values, gradient = self.kernels.pme_gather(shells, mesh_phi, frac, shape, order, True, none,
-                                                               none.to(qc.dtype))
-                    phi_s = phi_s + values
-                    grad = grad + qs.unsqueeze(1) * gradient
+                    values, gradient = self._pme_field(cache, mesh_phi, shells)
                 else:
-                    k, w = cache["ewald_k"], cache["ewald_weight"]
-                    cos_c, sin_c = cache["ewald_cos"], cache["ewald_sin"]
-                    phase = shells @ k.transpose(0, 1)
+                    w, cos_c, sin_c = cache["ewald_weight"], cache["ewald_cos"], cache["ewald_sin"]
+                    phase = shells @ cache["ewald_k"].transpose(0, 1)
                     cos_s, sin_s = torch.cos(phase), torch.sin(phase)
                     s_re = w * (qc @ cos_c + qs @ cos_s)
                     s_im = w * (qc @ sin_c + qs @ sin_s)
                     phi_c = phi_c + cos_c @ s_re + sin_c @ s_im
-                    phi_s = phi_s + cos_s @ s_re + sin_s @ s_im
-                    grad = grad + qs.unsqueeze(1) * ((cos_s * s_im - sin_s * s_re) @ k)
+                    values, gradient = self._ewald_field(cache, cos_s, sin_s, s_re, s_im)
+                phi_s = phi_s + values
+                grad = grad + qs.unsqueeze(1) * gradient
                 total = torch.cat([qc, qs])
                 corr = self_and_background(total, volume, self.beta, self.coulomb_constant)
                 phi_c = phi_c + corr[: qc.shape[0]]
@@ -428,6 +469,12 @@ class GaussianCoulomb(torch.nn.Module):
                 phi_s = phi_s - self.coulomb_constant * qc * f
                 grad = grad - (self.coulomb_constant * qc * qs * df).unsqueeze(1) * d
         return phi_c, phi_s, grad, real_energy
+
+
+def setup_kind(cache: Dict[str, torch.Tensor]) -> int:
+    """How the structure of a set-up is summed: the ``kind`` :meth:`GaussianCoulomb.setup`
+    recorded (:data:`KIND_REAL_SPACE`, :data:`KIND_EWALD`, :data:`KIND_PME`)."""
+    return int(cache["kind"][0])
 
 
 def all_pairs(n_atoms: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:

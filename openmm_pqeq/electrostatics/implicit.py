@@ -43,7 +43,7 @@ def _energy(pqeq, positions: torch.Tensor, x: torch.Tensor, p: Dict[str, torch.T
     n = positions.shape[0]
     i, j = all_pairs(n, positions.device)
     shifts = torch.zeros((i.shape[0], 3), dtype=positions.dtype, device=positions.device)
-    return pqeq._energy(positions, x[:n], x[n:].reshape(n, 3), p, None, i, j, shifts, field, positions, 0.0)
+    return pqeq.energy(positions, x[:n], x[n:].reshape(n, 3), p, None, i, j, shifts, field, positions, 0.0)
 
 
 def _mask(p: Dict[str, torch.Tensor]) -> torch.Tensor:

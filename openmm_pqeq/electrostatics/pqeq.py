@@ -45,9 +45,10 @@ MD because OpenMM passes unwrapped coordinates.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -56,9 +57,10 @@ from ..elements import SYMBOLS
 from ..neighbors import NeighborList, pair_vectors
 from ..units import COULOMB_EV_A, COULOMB_EV_A_PUBLISHED
 from .constraints import group_sum, make_feasible, project_out_group_means, project_preconditioned
-from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
+from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs, setup_kind
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
 from .parameters import charge_transfer_of, parameter_table
+from .solver_stats import SolverStats
 from .splitcharge import DEFAULT_KAPPA_BOUND, SplitChargeSolve, parse_pair, transfer_charges
 from .trainable import BoundedPQEqParameters, split_pair_spec
 
@@ -243,6 +245,9 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         model = charge_transfer if charge_transfer is not None else (set_model if mode == "physical" else "global")
         self._init_split(model, supported, merged if model == "split" else transfer, kappa_pairs, kappa_bound)
         self.n_trainable: int = self.trainable_parameters.n_free + self.transfer.n_free
+        #: whether training with freed parameters differentiates the solution (q, d) itself
+        #: (:meth:`without_solution_derivatives` turns it off for a block)
+        self.solution_derivatives: bool = True
         if self.n_trainable > 0 and mode != "physical":
             raise ValueError("trainable PQEq parameters need mode 'physical': the derivatives with respect to them "
                              "are exact only at a converged, variational solution (mode 'reaxnet' stops after two cycles)")
@@ -268,9 +273,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
             k_e = COULOMB_EV_A_PUBLISHED
             self.cutoff: float = RE_CUTOFF
             self.beta: float = 0.0
-            self.coulomb_open = GaussianCoulomb("tapered", k_e, taper_cutoff=RE_CUTOFF, use_custom_ops=use_custom_ops)
-            self.coulomb_ewald = GaussianCoulomb("tapered", k_e, taper_cutoff=RE_CUTOFF, use_custom_ops=use_custom_ops)
-            self.coulomb_pme = GaussianCoulomb("tapered", k_e, taper_cutoff=RE_CUTOFF, use_custom_ops=use_custom_ops)
+            self.coulomb = GaussianCoulomb("tapered", k_e, taper_cutoff=RE_CUTOFF, use_custom_ops=use_custom_ops)
         else:
             k_e = COULOMB_EV_A
             x = math.sqrt(-math.log(ewald_tolerance))
@@ -279,12 +282,11 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
             self.cutoff = max(real_space_cutoff, x / alpha_min)
             # erfc(β r_c) and erfc(α_min r_c) both at the tolerance
             self.beta = x / self.cutoff
-            self.coulomb_open = GaussianCoulomb("direct", k_e, use_custom_ops=use_custom_ops)
-            self.coulomb_ewald = GaussianCoulomb("ewald", k_e, beta=self.beta, reciprocal="ewald",
-                                                 kspace_tolerance=ewald_tolerance, use_custom_ops=use_custom_ops)
-            self.coulomb_pme = GaussianCoulomb("ewald", k_e, beta=self.beta, reciprocal="pme",
-                                               kspace_tolerance=ewald_tolerance, use_custom_ops=use_custom_ops)
-        self.uses_custom_ops: bool = self.coulomb_open.uses_custom_ops
+            # open structures summed directly, periodic ones by Ewald or PME (GaussianCoulomb.kind)
+            self.coulomb = GaussianCoulomb("ewald", k_e, beta=self.beta, reciprocal=reciprocal,
+                                           kspace_tolerance=ewald_tolerance, use_custom_ops=use_custom_ops,
+                                           pme_threshold=self.pme_threshold)
+        self.uses_custom_ops: bool = self.coulomb.uses_custom_ops
         self.neighbors = NeighborList(self.cutoff)
         self.verlet_neighbors = NeighborList(self.cutoff + self.neighbor_skin)
 
@@ -333,11 +335,12 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
                                  + str(float(dist[k])) + " Å apart (closer than min_distance="
                                  + str(self.min_distance) + " Å): overlapping atoms or wrong length unit?")
 
-    def _pairs(
+    def pairs(
         self, positions: torch.Tensor, cell: Optional[torch.Tensor]
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-        """Half pair list ``(edge_i, edge_j, shifts)`` and the distance beyond which listed
-        pairs are skipped (0: every listed pair counts)."""
+        """Half pair list ``(edge_i, edge_j, shifts)`` of a structure (positions (N, 3) Å, cell
+        (3, 3) Å or None) and the distance (Å) beyond which listed pairs are skipped (0: every
+        listed pair counts); periodic physical mode: from the Verlet list, rebuilt when needed."""
         n = positions.shape[0]
         pos = constant(positions)
         if cell is None and self.mode == "physical":
@@ -395,55 +398,6 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         return i, j, shifts, self.cutoff
 
     # --------------------------------------------------------------- pieces
-    def _use_pme(self, n_atoms: int, cell: Optional[torch.Tensor]) -> bool:
-        if cell is None or self.mode == "reaxnet":
-            return False
-        if self.reciprocal == "pme":
-            return True
-        return self.reciprocal == "auto" and n_atoms >= self.pme_threshold
-
-    def _coulomb_energy(
-        self, positions: torch.Tensor, d: torch.Tensor, qc: torch.Tensor, qs: torch.Tensor, a: torch.Tensor,
-        cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor, shifts: torch.Tensor, cutoff: float,
-        real_space_energy: Optional[torch.Tensor] = None,
-    ) -> torch.Tensor:
-        if cell is None:
-            return self.coulomb_open.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff, real_space_energy)
-        if self._use_pme(positions.shape[0], cell):
-            return self.coulomb_pme.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff, real_space_energy)
-        return self.coulomb_ewald.energy(positions, d, qc, qs, a, cell, i, j, shifts, cutoff, real_space_energy)
-
-    def _setup(
-        self, positions: torch.Tensor, a: torch.Tensor, cell: Optional[torch.Tensor], i: torch.Tensor,
-        j: torch.Tensor, shifts: torch.Tensor, cutoff: float,
-    ) -> Dict[str, torch.Tensor]:
-        if cell is None:
-            return self.coulomb_open.setup(positions, a, cell, i, j, shifts, cutoff)
-        if self._use_pme(positions.shape[0], cell):
-            return self.coulomb_pme.setup(positions, a, cell, i, j, shifts, cutoff)
-        return self.coulomb_ewald.setup(positions, a, cell, i, j, shifts, cutoff)
-
-    def _hessian_matvec(
-        self, cache: Dict[str, torch.Tensor], n_atoms: int, cell: Optional[torch.Tensor], i: torch.Tensor,
-        j: torch.Tensor, x: torch.Tensor,
-    ) -> torch.Tensor:
-        if cell is None:
-            return self.coulomb_open.hessian_matvec(cache, i, j, x)
-        if self._use_pme(n_atoms, cell):
-            return self.coulomb_pme.hessian_matvec(cache, i, j, x)
-        return self.coulomb_ewald.hessian_matvec(cache, i, j, x)
-
-    def _site_gradients(
-        self, cache: Dict[str, torch.Tensor], positions: torch.Tensor, cell: Optional[torch.Tensor],
-        a: torch.Tensor, i: torch.Tensor, j: torch.Tensor, qc: torch.Tensor, qs: torch.Tensor, d: torch.Tensor,
-        cutoff: float,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        if cell is None:
-            return self.coulomb_open.site_gradients(cache, positions, cell, a, i, j, qc, qs, d, cutoff)
-        if self._use_pme(positions.shape[0], cell):
-            return self.coulomb_pme.site_gradients(cache, positions, cell, a, i, j, qc, qs, d, cutoff)
-        return self.coulomb_ewald.site_gradients(cache, positions, cell, a, i, j, qc, qs, d, cutoff)
-
     def field_coordinates(
         self, positions: torch.Tensor, cell: Optional[torch.Tensor], groups: torch.Tensor, n_groups: int,
         molecular: bool,
@@ -460,19 +414,24 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         frac = frac - torch.round(constant(frac))
         return anchor + frac @ cell
 
-    def _energy(
+    def energy(
         self, positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor, p: Dict[str, torch.Tensor],
         cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor, shifts: torch.Tensor,
         field: torch.Tensor, field_positions: torch.Tensor, cutoff: float,
         real_space_energy: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """PQEq energy (eV) at charges ``q`` and shells ``d``, differentiable in positions and
-        cell; ``real_space_energy`` (): the known value of the real-space pair sum at these
-        charges and shells (the last solver iteration computed it), so the forward pass skips
-        that pair loop."""
+        """PQEq energy (eV) at given charges ``q`` (N,) e and shell displacements ``d`` (N, 3) Å
+        (not necessarily the solution), differentiable in everything: positions (N, 3) Å, cell,
+        the per-atom parameters ``p`` (:meth:`atom_parameters`), the field (3,) V/Å, ``q`` and
+        ``d``.  Pairs ``(i, j, shifts)`` and ``cutoff`` as :meth:`pairs` returns them;
+        ``field_positions`` as :meth:`field_coordinates`.  ``real_space_energy`` (): the known
+        value of the real-space pair sum at these charges and shells (the last solver iteration
+        computed it), so the forward pass skips that pair loop.  The implicit derivatives
+        (:mod:`.implicit`) and the Born charges (:mod:`openmm_pqeq.electrostatics.response`)
+        differentiate it."""
         z = p["Z"]
         onsite = (p["chi"] * q + 0.5 * p["J"] * q * q).sum() + 0.5 * (p["Ks"] * (d * d).sum(1)).sum()
-        coulomb = self._coulomb_energy(positions, d, q + z, -z, p["a"], cell, i, j, shifts, cutoff, real_space_energy)
+        coulomb = self.coulomb.energy(positions, d, q + z, -z, p["a"], cell, i, j, shifts, cutoff, real_space_energy)
         dipole = (q.unsqueeze(1) * field_positions - z.unsqueeze(1) * d).sum(0)
         return onsite + coulomb - (field * dipole).sum()
 
@@ -484,7 +443,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         """∂E/∂q (N,) eV/e, ∂E/∂d (N, 3) eV/Å at fixed positions (analytic, no autograd), and the
         real-space Coulomb pair sum () eV there."""
         z = p["Z"]
-        phi_core, _, grad_shell, real_energy = self._site_gradients(cache, positions, cell, p["a"], i, j, q + z, -z,
+        phi_core, _, grad_shell, real_energy = self.coulomb.site_gradients(cache, positions, cell, p["a"], i, j, q + z, -z,
                                                                     d, cutoff)
         gq = p["chi"] + p["J"] * q + phi_core - field_positions @ field
         gd = p["Ks"].unsqueeze(1) * d + grad_shell + z.unsqueeze(1) * field.unsqueeze(0)
@@ -492,7 +451,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
 
     def _solve_charges(
         self, rhs: torch.Tensor, p: Dict[str, torch.Tensor], cache: Dict[str, torch.Tensor],
-        cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
+        i: torch.Tensor, j: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
         tolerance: float,
     ) -> Tuple[torch.Tensor, int, float]:
         """Solve ``A δ = rhs`` in the constraint subspace by preconditioned CG (A: charge
@@ -511,7 +470,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         residual = float(r.abs().max())
         iterations = 0
         while residual > tolerance and iterations < self.max_cg_iterations:
-            hp = p["J"] * direction + self._hessian_matvec(cache, n, cell, i, j, direction)
+            hp = p["J"] * direction + self.coulomb.hessian_matvec(cache, i, j, direction)
             curvature = (direction * hp).sum()
             if not bool(curvature > 0) or not bool(rz > 0):
                 break
@@ -598,6 +557,23 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
                 + str(self.implicit_max_atoms) + " atoms, this structure has " + str(positions.shape[0]))
         return implicit_solution(self, positions, q, d, p, field, groups, n_groups, molecular)
 
+    @contextlib.contextmanager
+    def without_solution_derivatives(self) -> Iterator[None]:
+        """Within the block, calls do not differentiate the converged charges and shells by the
+        freed parameters (no implicit solution; the energy keeps its exact parameter derivatives
+        by the envelope theorem, but the charges, dipole and forces have none).  For energies
+        only, and for evaluation without gradients: it skips the dense implicit solve.
+
+        >>> with pqeq.without_solution_derivatives():  # doctest: +SKIP
+        ...     energy = pqeq(positions, numbers, None, field)["energy"]
+        """
+        saved = self.solution_derivatives
+        self.solution_derivatives = False
+        try:
+            yield
+        finally:
+            self.solution_derivatives = saved
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -656,7 +632,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         field = field.to(dtype)
 
         p = self.atom_parameters(numbers, dtype)
-        i, j, shifts, cutoff = self._pairs(positions, cell)
+        i, j, shifts, cutoff = self.pairs(positions, cell)
         pos0 = constant(positions)
         cell0: Optional[torch.Tensor] = None
         if cell is not None:
@@ -674,13 +650,13 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         charge_gradient = q_ref
         q, d, warm = self._predict(n, dtype, positions.device)
         with torch.no_grad():
-            cache = self._setup(pos0, p["a"], cell0, i, j, shifts, cutoff)
+            cache = self.coulomb.setup(pos0, p["a"], cell0, i, j, shifts, cutoff)
             q = make_feasible(q, groups_t, counts, charges_t)
             d = d * p["pol"].unsqueeze(1)
             if split:
-                bond_i, bond_j, bond_shifts, keys, q_ref, u, q, d, charge_gradient, stats = self._split_solve_call(
-                    cache, pos0, numbers, d, p, cell0, i, j, shifts, field0, cutoff, groups_t, counts, charges_t)
-                real_energy = torch.tensor(stats[5], dtype=dtype, device=positions.device)
+                bond_i, bond_j, bond_shifts, keys, q_ref, u, q, d, charge_gradient, stats, real_energy = \
+                    self._split_solve_call(cache, pos0, numbers, d, p, cell0, i, j, shifts, field0, cutoff, groups_t,
+                                           counts, charges_t)
             elif self.mode == "physical":
                 q, d, stats, real_energy = self._solve_physical(cache, pos0, q, d, p, cell0, i, j, field0,
                                                                 field_pos0, cutoff, groups_t, counts)
@@ -688,8 +664,8 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
                 q, d, stats = self._solve_published(cache, pos0, q, d, p, cell0, i, j, field0, field_pos0,
                                                     groups_t, counts)
                 real_energy = torch.zeros((), dtype=dtype, device=positions.device)
-        iterations, cg_iterations = int(stats[0]), int(stats[1])
-        q_res, d_res, converged = stats[2], stats[3], stats[4] > 0.5
+        iterations, cg_iterations = stats.iterations, stats.cg_iterations
+        q_res, d_res, converged = stats.charge_residual, stats.shell_residual, stats.converged
         if not converged:
             message = ("PQEq charge/shell solve did not converge in " + str(iterations) + " cycles: charge residual "
                        + str(q_res) + " eV/e (tolerance " + str(self.charge_tolerance) + "), shell residual "
@@ -710,7 +686,8 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         if not torch.jit.is_scripting():
             # training with freed parameters: (q, d) carry their exact parameter derivatives
             # (evaluation, MD and scripted models skip this: the values are the same)
-            if self.n_trainable > 0 and self.training and torch.is_grad_enabled() and self.mode == "physical":
+            if (self.n_trainable > 0 and self.solution_derivatives and self.training and torch.is_grad_enabled()
+                    and self.mode == "physical"):
                 exact = True
                 if split:
                     u, d = self._implicit_split(positions, numbers, u, d, q_ref, p, cell, field, bond_i, bond_j,
@@ -732,7 +709,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
                 known, bond_i, bond_j, bond_shifts, exact)
             q = q_ref + transfer_charges(split_charges, bond_i, bond_j, n)
         else:
-            energy = self._energy(positions, q, d, p, cell, i, j, shifts, field, field_pos, cutoff, known)
+            energy = self.energy(positions, q, d, p, cell, i, j, shifts, field, field_pos, cutoff, known)
             dipole = (q.unsqueeze(1) * constant(field_pos) - p["Z"].unsqueeze(1) * d).sum(0)
         result = {
             "energy": energy,
@@ -757,7 +734,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
         p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
         field: torch.Tensor, field_pos: torch.Tensor, cutoff: float, groups: torch.Tensor, counts: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor, List[float], torch.Tensor]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, SolverStats, torch.Tensor]:
         """Converged charges and shells by inexact Newton steps with Anderson acceleration.
 
         Each cycle evaluates the exact gradient (∂E/∂q, ∂E/∂d) analytically, then solves the
@@ -767,8 +744,8 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         charges and point dipoles; :meth:`GaussianCoulomb.hessian_joint_matvec`).  With shells
         displaced by a few hundredths of an Å, H̃ differs from the true Hessian by a few per
         cent, so each cycle gains one to two digits; Anderson mixing of the steps of previous
-        cycles absorbs most of the rest.  Returns (q, d, [cycles, inner CG iterations, charge
-        residual, shell residual, converged], real-space pair sum at (q, d) () eV).  One host
+        cycles absorbs most of the rest.  Returns (q, d, :class:`.solver_stats.SolverStats`,
+        real-space pair sum at (q, d) () eV).  One host
         synchronization per cycle (the residual norms), none per Anderson mix."""
         n = q.shape[0]
         pol = p["pol"]
@@ -831,18 +808,13 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
             d = x[n:].reshape(n, 3)
             iterations += 1
         # every exit follows a gradient evaluation at the returned (q, d): real_energy belongs to them
-        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0], real_energy
+        return q, d, SolverStats(iterations, cg_iterations, q_res, d_res, converged), real_energy
 
     def _joint_matvec(
         self, cache: Dict[str, torch.Tensor], n: int, cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
         q: torch.Tensor, p: Dict[str, torch.Tensor], static: torch.Tensor, xq: torch.Tensor, xd: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        if cell is None:
-            yq, yd = self.coulomb_open.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
-        elif self._use_pme(n, cell):
-            yq, yd = self.coulomb_pme.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
-        else:
-            yq, yd = self.coulomb_ewald.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
+        yq, yd = self.coulomb.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
         return p["J"] * xq + yq, (p["Ks"].unsqueeze(1) * xd + yd) * p["pol"].unsqueeze(1)
 
     def _smooth_preconditioner(
@@ -856,7 +828,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         sk = inv_ks.sqrt().unsqueeze(1)
         charges = inv_j * rq  # = sj · u_q
         dipoles = qs.unsqueeze(1) * sk * sk * rd  # = qs sk · u_d
-        cq, cd = self.coulomb_pme.smooth_correction(cache, smooth, charges, dipoles)
+        cq, cd = self.coulomb.smooth_correction(cache, smooth, charges, dipoles)
         return inv_j * rq - sj * sj * cq, inv_ks.unsqueeze(1) * rd - sk * sk * qs.unsqueeze(1) * cd
 
     def _precondition(
@@ -882,12 +854,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         residual (or a fifth of the tolerance).  Returns (δq, δd, CG iterations)."""
         n = q.shape[0]
         z = p["Z"]
-        if cell is None:
-            static = self.coulomb_open.hessian_static(cache, q, q + z, -z)
-        elif self._use_pme(n, cell):
-            static = self.coulomb_pme.hessian_static(cache, q, q + z, -z)
-        else:
-            static = self.coulomb_ewald.hessian_static(cache, q, q + z, -z)
+        static = self.coulomb.hessian_static(cache, q, q + z, -z)
         inv_j = 1.0 / p["J"]
         weight_sums = group_sum(inv_j, groups, counts.shape[0])
         # long-wavelength preconditioner (PME, one charge group), M = D^-½ (I − V†FV) D^-½ with V
@@ -895,10 +862,10 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         smooth = torch.zeros(0, dtype=q.dtype, device=q.device)
         ones_q = torch.zeros(0, dtype=q.dtype, device=q.device)
         ones_d = torch.zeros(0, 3, dtype=q.dtype, device=q.device)
-        if counts.shape[0] == 1 and n > 0 and cell is not None and self._use_pme(n, cell):
+        if counts.shape[0] == 1 and n > 0 and setup_kind(cache) == 2:  # KIND_PME
             polarizable = p["pol"] > 0
             shell_weight = float((z * z * inv_ks).sum() / max(int(polarizable.sum()), 1))
-            smooth = self.coulomb_pme.smooth_filter(cache, n, float(inv_j.mean()), shell_weight)
+            smooth = self.coulomb.smooth_filter(cache, n, float(inv_j.mean()), shell_weight)
             ones_q, ones_d = self._smooth_preconditioner(cache, smooth, torch.ones_like(q), torch.zeros_like(gd),
                                                          inv_j, inv_ks, -z)
         # stop at a fixed relative reduction of the residual's 2-norm (independent of N, unlike
@@ -954,7 +921,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
         p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
         field: torch.Tensor, field_pos: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor, List[float]]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, SolverStats]:
         """The published practice: ``max_iterations`` (2) cycles of {exact charge solve,
         one-shot shell update d = F/K_s capped at ``shell_cap``}."""
         inv_ks = torch.where(p["pol"] > 0, 1.0 / torch.where(p["pol"] > 0, p["Ks"], torch.ones_like(p["Ks"])),
@@ -971,7 +938,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
             d_res = float(gd.abs().max())
             if iterations == self.max_iterations:
                 break
-            delta, n_cg, solve_res = self._solve_charges(-gq, p, cache, cell, i, j, groups, counts, cg_tolerance)
+            delta, n_cg, solve_res = self._solve_charges(-gq, p, cache, i, j, groups, counts, cg_tolerance)
             q = q + delta
             cg_iterations += n_cg
             worst_solve = max(worst_solve, solve_res)
@@ -984,7 +951,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         # a fixed number of cycles, so the final charges are not stationary for the final
         # shells (q_res, d_res report that); "converged" reports the charge solves themselves
         converged = worst_solve <= cg_tolerance
-        return q, d, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0]
+        return q, d, SolverStats(iterations, cg_iterations, q_res, d_res, converged)
 
     @torch.jit.export
     def reset(self) -> None:

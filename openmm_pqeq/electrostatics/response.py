@@ -76,14 +76,14 @@ def born_charges(pqeq, positions: torch.Tensor, numbers: torch.Tensor, cell: Opt
     groups_t = torch.zeros(n, dtype=torch.long, device=device) if groups is None else groups.to(torch.long)
     n_groups = int(groups_t.max()) + 1
     p = pqeq.atom_parameters(numbers, dtype)
-    i, j, shifts, cutoff = pqeq._pairs(positions, cell)
+    i, j, shifts, cutoff = pqeq.pairs(positions, cell)
 
     r = positions.clone().requires_grad_(True)
     e = field.clone().requires_grad_(True)
     x = torch.cat([solved["charges"].detach(), solved["shell_displacements"].detach().reshape(-1)]).requires_grad_(True)
     with torch.enable_grad():
         field_positions = pqeq.field_coordinates(r, cell, groups_t, n_groups, molecular)
-        energy = pqeq._energy(r, x[:n], x[n:].reshape(n, 3), p, cell, i, j, shifts, e, field_positions, cutoff)
+        energy = pqeq.energy(r, x[:n], x[n:].reshape(n, 3), p, cell, i, j, shifts, e, field_positions, cutoff)
         gradient_x, gradient_e = torch.autograd.grad(energy, (x, e), create_graph=True)
 
     shell_mask = (p["pol"] > 0).to(dtype).unsqueeze(1).expand(n, 3).reshape(-1)

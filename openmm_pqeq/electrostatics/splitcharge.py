@@ -83,6 +83,7 @@ from ..elements import SYMBOLS, atomic_number
 from ..neighbors import pair_vectors
 from .kernels import pair_screening, safe_norm
 from .realspace import erf_over_r_and_derivative
+from .solver_stats import SolverStats
 
 #: Charge-transfer models of the physical mode.
 CHARGE_TRANSFER_MODELS = ("global", "split")
@@ -361,9 +362,10 @@ class SplitChargeSolve:
         shifts: torch.Tensor, field: torch.Tensor, cutoff: float, groups: torch.Tensor, counts: torch.Tensor,
         group_charges: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
-               torch.Tensor, torch.Tensor, List[float]]:
+               torch.Tensor, torch.Tensor, SolverStats, torch.Tensor]:
         """Bonds, reference charges, warm start and the converged solve at fixed positions (no
-        autograd).  Returns (bond_i, bond_j, bond_shifts, bond keys, q_ref, u, q, d, ∂E/∂q, stats)."""
+        autograd).  Returns (bond_i, bond_j, bond_shifts, bond keys, q_ref, u, q, d, ∂E/∂q,
+        :class:`.solver_stats.SolverStats`, real-space pair sum at the solution () eV)."""
         bond_i, bond_j, bond_shifts = self._split_bonds(numbers, i, j, shifts, cache["vec"])
         bond_vec = pair_vectors(pos, cell, bond_i, bond_j, bond_shifts)
         root_s, root_kappa = self.transfer.root_softness(safe_norm(bond_vec), numbers.index_select(0, bond_i),
@@ -371,27 +373,22 @@ class SplitChargeSolve:
         keys = bond_keys(bond_i, bond_j, bond_shifts, pos.shape[0])
         q_ref = self._split_reference(groups, counts, group_charges)
         u = self._split_predict(keys, pos.dtype)
-        u, q, d, gq, stats = self._solve_split(cache, pos, u, d, q_ref, p, cell, i, j, field, cutoff, bond_i, bond_j,
-                                               bond_vec, root_s, root_kappa)
-        return bond_i, bond_j, bond_shifts, keys, q_ref, u, q, d, gq, stats
+        u, q, d, gq, stats, real_energy = self._solve_split(cache, pos, u, d, q_ref, p, cell, i, j, field, cutoff,
+                                                            bond_i, bond_j, bond_vec, root_s, root_kappa)
+        return bond_i, bond_j, bond_shifts, keys, q_ref, u, q, d, gq, stats, real_energy
 
-    def _split_static(self, cache: Dict[str, torch.Tensor], n: int, cell: Optional[torch.Tensor], q: torch.Tensor,
-                      z: torch.Tensor) -> torch.Tensor:
-        if cell is None:
-            return self.coulomb_open.hessian_static(cache, q, q + z, -z)
-        if self._use_pme(n, cell):
-            return self.coulomb_pme.hessian_static(cache, q, q + z, -z)
-        return self.coulomb_ewald.hessian_static(cache, q, q + z, -z)
+    def _split_static(self, cache: Dict[str, torch.Tensor], q: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.coulomb.hessian_static(cache, q, q + z, -z)
 
     def _solve_split(
         self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, u: torch.Tensor, d: torch.Tensor,
         q_ref: torch.Tensor, p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor,
         j: torch.Tensor, field: torch.Tensor, cutoff: float, bond_i: torch.Tensor, bond_j: torch.Tensor,
         bond_vec: torch.Tensor, root_s: torch.Tensor, root_kappa: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, List[float]]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, SolverStats, torch.Tensor]:
         """Converged scaled split charges u (B,) and shells d (N, 3) by inexact Newton steps with
         Anderson acceleration.  Returns (u, q, d, ∂E/∂q (N,) eV/e without the field term,
-        [cycles, CG iterations, charge residual, shell residual, converged, real-space pair sum eV]);
+        :class:`.solver_stats.SolverStats`, real-space pair sum at the solution () eV);
         the charge residual is max_b |∂E/∂u_b| √κ⁰_b (= |∂E/∂p_b| g(r_b), eV/e)."""
         n = pos.shape[0]
         nb = u.shape[0]
@@ -404,7 +401,7 @@ class SplitChargeSolve:
         r_b = safe_norm(bond_vec)
         alpha = pair_screening(p["a"].index_select(0, bond_i), p["a"].index_select(0, bond_j))
         pair_hardness = (p["J"].index_select(0, bond_i) + p["J"].index_select(0, bond_j)
-                         - 2.0 * self.coulomb_open.coulomb_constant * erf_over_r_and_derivative(alpha, r_b)[0])
+                         - 2.0 * self.coulomb.coulomb_constant * erf_over_r_and_derivative(alpha, r_b)[0])
         diag = torch.where(bond_i == bond_j, torch.ones_like(r_b), 1.0 + root_s * root_s * pair_hardness).clamp(min=1.0)
         weight = torch.cat([torch.ones_like(u), (p["Ks"] * pol).unsqueeze(1).expand(n, 3).reshape(-1)]).sqrt()
         x = torch.cat([u, d.reshape(-1)])
@@ -459,8 +456,7 @@ class SplitChargeSolve:
             u = x[:nb]
             d = x[nb:].reshape(n, 3)
             iterations += 1
-        return u, q, d, gq, [float(iterations), float(cg_iterations), q_res, d_res, 1.0 if converged else 0.0,
-                             float(real_energy)]
+        return u, q, d, gq, SolverStats(iterations, cg_iterations, q_res, d_res, converged), real_energy
 
     def _split_newton_step(
         self, cache: Dict[str, torch.Tensor], gu: torch.Tensor, gd: torch.Tensor, q: torch.Tensor,
@@ -472,7 +468,7 @@ class SplitChargeSolve:
         shells; no constraints: T conserves the charge), to ``newton_reduction`` of the residual's
         2-norm or a fifth of the tolerances.  Returns (δu, δd, CG iterations)."""
         n = q.shape[0]
-        static = self._split_static(cache, n, cell, q, p["Z"])
+        static = self._split_static(cache, q, p["Z"])
         tol_q = 0.2 * self.charge_tolerance
         tol_d = 0.2 * self.shell_tolerance
         su = torch.zeros_like(gu)
@@ -538,9 +534,9 @@ class SplitChargeSolve:
         no_field = torch.zeros_like(field)
         if exact:
             charges = q_ref + transfer_charges(split, bond_i, bond_j, n)
-            energy = self._energy(positions, charges, d, p, cell, i, j, shifts, no_field, field_pos, cutoff, None)
+            energy = self.energy(positions, charges, d, p, cell, i, j, shifts, no_field, field_pos, cutoff, None)
         else:
-            energy = self._energy(positions, q, d, p, cell, i, j, shifts, no_field, field_pos, cutoff, known)
+            energy = self.energy(positions, q, d, p, cell, i, j, shifts, no_field, field_pos, cutoff, known)
             energy = energy + ((root_s - constant(root_s)) * u
                                * bond_differences(charge_gradient, bond_i, bond_j)).sum()
         dipole = ((q_ref.unsqueeze(1) * field_pos).sum(0) + (split.unsqueeze(1) * bond_vec).sum(0)

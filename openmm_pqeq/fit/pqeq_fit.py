@@ -280,9 +280,7 @@ def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[
         result["polarizability"] = analytic_polarizability(pqeq, s.positions, q, d, p, s.groups, n_groups)
     if "field_energy" in targets:
         energies = []
-        saved = pqeq.n_trainable
-        pqeq.n_trainable = 0  # energies: envelope theorem, no implicit solution needed
-        try:
+        with pqeq.without_solution_derivatives():  # energies: envelope theorem, no implicit solution needed
             for axis in range(3):
                 for sign in (1.0, -1.0):
                     f = torch.zeros(3, dtype=torch.float64)
@@ -291,8 +289,6 @@ def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[
                     out_f = pqeq(s.positions, s.numbers, None, f, s.charge, s.groups)
                     converged = converged and bool(out_f["converged"])
                     energies.append(out_f["energy"] - out["energy"])
-        finally:
-            pqeq.n_trainable = saved
         result["field_energies"] = torch.stack(energies)
     if "esp" in targets and s.esp_points.shape[0] > 0:
         result["esp"] = electrostatic_potential(s.esp_points, s.positions, q, d, p)
@@ -386,30 +382,25 @@ def metrics(pqeq: PQEq, structures: Sequence[Structure]) -> Dict[str, Any]:
     polarizability, the APT error (e, where the reference has APTs) and, for water monomers, the
     relative errors of the polarizability components in plane ⊥ C2, along C2 and out of plane."""
     rows: List[Dict[str, Any]] = []
-    with torch.no_grad():
-        saved = pqeq.n_trainable
-        pqeq.n_trainable = 0
-        try:
-            for s in structures:
-                pred = predict(pqeq, s)
-                ref_iso = float(torch.trace(s.polarizability)) / 3
-                ref_mu = float(torch.linalg.norm(s.dipole))
-                d_iso = float(torch.trace(pred["polarizability"])) / 3 - ref_iso
-                d_mu = float(torch.linalg.norm(pred["dipole"])) - ref_mu
-                row: Dict[str, Any] = {
-                    "kind": s.kind, "a_iso": abs(d_iso) * A3_TO_AU, "mu": abs(d_mu) * E_ANGSTROM_TO_DEBYE,
-                    "a_iso_rel": abs(d_iso) / max(ref_iso, 1e-12), "mu_rel": abs(d_mu) / max(ref_mu, 1e-12),
-                    "fe": (1000.0 * (pred["field_energies"] - s.field_energies)).abs().numpy().ravel(),
-                    "esp": ((pred["esp"] - s.esp_values) ** 2).numpy().ravel() if "esp" in pred else np.zeros(0),
-                    "apt": (pred["apt"] - s.apt).numpy().ravel() if "apt" in pred else np.zeros(0)}
-                if _is_water_monomer(s):
-                    axes = water_monomer_axes(s.positions)
-                    ref = torch.diagonal(axes @ s.polarizability @ axes.T)
-                    model = torch.diagonal(axes @ pred["polarizability"] @ axes.T)
-                    row["components_rel"] = ((model - ref) / ref).tolist()
-                rows.append(row)
-        finally:
-            pqeq.n_trainable = saved
+    with torch.no_grad(), pqeq.without_solution_derivatives():
+        for s in structures:
+            pred = predict(pqeq, s)
+            ref_iso = float(torch.trace(s.polarizability)) / 3
+            ref_mu = float(torch.linalg.norm(s.dipole))
+            d_iso = float(torch.trace(pred["polarizability"])) / 3 - ref_iso
+            d_mu = float(torch.linalg.norm(pred["dipole"])) - ref_mu
+            row: Dict[str, Any] = {
+                "kind": s.kind, "a_iso": abs(d_iso) * A3_TO_AU, "mu": abs(d_mu) * E_ANGSTROM_TO_DEBYE,
+                "a_iso_rel": abs(d_iso) / max(ref_iso, 1e-12), "mu_rel": abs(d_mu) / max(ref_mu, 1e-12),
+                "fe": (1000.0 * (pred["field_energies"] - s.field_energies)).abs().numpy().ravel(),
+                "esp": ((pred["esp"] - s.esp_values) ** 2).numpy().ravel() if "esp" in pred else np.zeros(0),
+                "apt": (pred["apt"] - s.apt).numpy().ravel() if "apt" in pred else np.zeros(0)}
+            if _is_water_monomer(s):
+                axes = water_monomer_axes(s.positions)
+                ref = torch.diagonal(axes @ s.polarizability @ axes.T)
+                model = torch.diagonal(axes @ pred["polarizability"] @ axes.T)
+                row["components_rel"] = ((model - ref) / ref).tolist()
+            rows.append(row)
     total = _summary(rows)
     result: Dict[str, Any] = {
         "n_structures": len(structures),

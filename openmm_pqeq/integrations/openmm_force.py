@@ -64,13 +64,18 @@ class OpenMMEnergy(torch.nn.Module):
         return out["energy"] * self.energy_scale
 
 
-@compile_mode("script")
-class PeriodicTorchForceModule(torch.nn.Module):
-    """``forward(positions nm, box nm, Ex, Ey, Ez V/nm) -> kJ/mol`` (TorchForce contract)."""
+class _TorchForceModule(torch.nn.Module):
+    """A TorchForce's module around an :class:`OpenMMEnergy`; the subclasses have the
+    ``forward`` signatures openmm-torch calls (with and without the box)."""
 
     def __init__(self, energy: OpenMMEnergy):
         super().__init__()
         self.energy = energy
+
+
+@compile_mode("script")
+class PeriodicTorchForceModule(_TorchForceModule):
+    """``forward(positions nm, box nm, Ex, Ey, Ez V/nm) -> kJ/mol`` (TorchForce contract)."""
 
     def forward(self, positions: torch.Tensor, boxvectors: torch.Tensor, field_x: torch.Tensor,
                 field_y: torch.Tensor, field_z: torch.Tensor) -> torch.Tensor:
@@ -79,12 +84,8 @@ class PeriodicTorchForceModule(torch.nn.Module):
 
 
 @compile_mode("script")
-class OpenTorchForceModule(torch.nn.Module):
+class OpenTorchForceModule(_TorchForceModule):
     """``forward(positions nm, Ex, Ey, Ez V/nm) -> kJ/mol`` (TorchForce contract, no box)."""
-
-    def __init__(self, energy: OpenMMEnergy):
-        super().__init__()
-        self.energy = energy
 
     def forward(self, positions: torch.Tensor, field_x: torch.Tensor, field_y: torch.Tensor,
                 field_z: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,7 @@ def test_charge_matvec_is_the_charge_hessian(reciprocal):
     """The matrix-free mat-vec equals the autograd Hessian-vector product of the energy."""
     pos, num, cell = water_box()
     pqeq = PQEq(["O", "H"], reciprocal=reciprocal)
-    coulomb = pqeq.coulomb_pme if reciprocal == "pme" else pqeq.coulomb_ewald
+    coulomb = pqeq.coulomb
     a = pqeq.table_exponent.index_select(0, num)
     z = pqeq.table_Z.index_select(0, num)
     i, j, s = pqeq.neighbors(pos, cell)

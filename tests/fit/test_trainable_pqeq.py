@@ -265,3 +265,27 @@ def test_periodic_systems_with_freed_parameters():
     pqeq.train()
     with pytest.raises(NotImplementedError, match="open"):
         pqeq(pos, numbers, cell, torch.zeros(3), 1.0)
+
+
+def test_without_solution_derivatives_skips_only_the_implicit_solution():
+    """Inside the block the charges carry no derivative by the freed parameters (no implicit
+    solution) while the energy keeps its exact one (envelope theorem); after it, both again."""
+    pos, numbers = _water_na()
+    field = torch.tensor([0.0, 0.1, 0.05], dtype=torch.float64)
+    pqeq = PQEq(["O", "H", "Na"], trainable=SPEC)
+    pqeq.train()
+    pos = pos.to(torch.float64)
+    chi = next(pqeq.trainable_parameters.parameters())
+
+    def derivatives(out):
+        (energy,) = torch.autograd.grad(out["energy"], chi, retain_graph=True)
+        return energy, out["charges"].requires_grad
+
+    energy_full, charges_differentiable = derivatives(pqeq(pos, numbers, None, field, 1.0))
+    assert charges_differentiable
+    with pqeq.without_solution_derivatives():
+        energy_frozen, charges_frozen = derivatives(pqeq(pos, numbers, None, field, 1.0))
+    assert not charges_frozen
+    assert torch.allclose(energy_frozen, energy_full, rtol=1e-5, atol=1e-9)  # both solves to 1e-6 eV/e
+    assert pqeq.solution_derivatives
+    assert derivatives(pqeq(pos, numbers, None, field, 1.0))[1]
