@@ -133,7 +133,7 @@ def test_no_transfer_limit_is_shells_only():
 
     def energy(flat):
         d = torch.tensor(flat).reshape(6, 3).requires_grad_(True)
-        e = shells_only._energy(pos, zero_q, d, p, None, i, j, shifts, FIELD, pos, 0.0)
+        e = shells_only.energy(pos, zero_q, d, p, None, i, j, shifts, FIELD, pos, 0.0)
         (g,) = torch.autograd.grad(e, d)
         return float(e.detach()), g.reshape(-1).numpy()
 
