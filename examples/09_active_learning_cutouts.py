@@ -1,8 +1,9 @@
 """Active-learning round: clusters cut out of MD snapshots of a model that fails in liquid water.
 
-Runs short NVT MD (Langevin 300 K, 0.5 fs, TIP3P start box, one group per molecule) of a periodic
-water box with MODEL, without field and with 0.25 V/Å along z, and keeps a snapshot every
-``--interval`` steps up to ``--steps``.  From each snapshot it cuts clusters (the molecule of the
+Runs short NVT MD (Langevin 300 K, ``--timestep`` fs (0.5), relaxed TIP3P start box, the model's own
+charge constraints) of a periodic water box with MODEL, at each field of ``--fields`` (V/Å along z;
+default without field and with 0.25 V/Å), and keeps a snapshot every ``--interval`` steps up to
+``--steps``.  From each snapshot it cuts clusters (the molecule of the
 hydrogen closest to a foreign oxygen, i.e. where the model goes wrong first, plus random molecules,
 each with its nearest neighbours) exactly like ``07_sample_bulk_cutouts.py``, ready for
 ``openmm-pqeq label`` with the default (shipped) recipe::
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--interval", type=int, default=10)
     parser.add_argument("--sizes", default="5,4,4", help="cluster sizes cut from each snapshot (first: worst H)")
+    parser.add_argument("--timestep", type=float, default=0.5, help="MD time step in fs (default 0.5)")
+    parser.add_argument("--fields", default="0,0.25", help="fields along z in V/Å, one MD run each (default 0,0.25)")
     parser.add_argument("--seed", type=int, default=2028)
     args = parser.parse_args()
 
@@ -97,10 +100,12 @@ def main() -> None:
     model = load_model(args.model)
     sizes = [int(s) for s in args.sizes.split(",")]
     clusters = []
-    for fz in (0.0, 0.25):
+    for fz in (float(f) for f in args.fields.split(",")):
         topology, positions = water_box(args.molecules)
-        system = create_system(topology, model, charge_groups="molecules", field=(0.0, 0.0, V_PER_A_TO_V_PER_NM * fz))
-        integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1 / unit.picosecond, 0.5 * unit.femtosecond)
+        # the model's own charge constraints
+        system = create_system(topology, model, field=(0.0, 0.0, V_PER_A_TO_V_PER_NM * fz))
+        integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1 / unit.picosecond,
+                                                     args.timestep * unit.femtosecond)
         integrator.setRandomNumberSeed(args.seed)
         simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("CPU"))
         simulation.context.setPositions(positions)

@@ -35,9 +35,9 @@ def add_parser(subparsers) -> None:
                    help="PQEq mode: converged with Ewald and field (physical, default) or the published "
                         "two-cycle tapered practice (reaxnet); not with --model")
     p.add_argument("--params", default=None,
-                   choices=["reaxnet", "pqeq0", "pqeq1", "pqeq3", "pqeq-refined", "pqeq-split"],
-                   help="PQEq parameter set (default: reaxnet; pqeq-split selects split-charge transfer; "
-                        "not with --model)")
+                   help="PQEq parameter set: reaxnet (default), pqeq0, pqeq1, pqeq3, pqeq-refined (molecules and "
+                        "ions), pqeq-water (water, one neutral group per molecule), pqeq-split "
+                        "(selects split-charge transfer); not with --model")
     p.add_argument("--field", nargs=3, type=float, default=None, metavar=("EX", "EY", "EZ"),
                    help="uniform external field in V/Å (default: info['field'] of the structure file, else "
                         "0 0 0; a given value overrides the file's, with a warning)")

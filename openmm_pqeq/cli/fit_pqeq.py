@@ -26,6 +26,8 @@ CONFIG is a YAML file; every key is optional (see examples/fit_pqeq.yaml):
   scales: {dipole: 0.1 (D), polarizability: 1 (bohr^3), field_energy: 2 (meV), esp: 0.1 (V), apt: 0.05 (e)}
   charge_constraint: {rule: total} or {rule: molecules, bond_factor: 1.3}
   test_families: [names always in the test split]
+  per_molecule: [targets whose errors are divided by the number of molecules]
+  kind_weights: {kind: weight of its structures, default 1}
   regularization, test_fraction, split_seed, optimizer (adam|lbfgs), lr, epochs, output, name
   charge_transfer: global | split (bond hardnesses: trainable {kappa: all}), transfer: {...}
 

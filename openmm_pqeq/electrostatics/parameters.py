@@ -9,8 +9,9 @@ Sets shipped as package data (``openmm_pqeq/data/pqeq_params.json``, made by
 - ``reaxnet``: the set of the published foundation model (Gao et al., Nat. Commun. 16,
   10484 (2025)): pqeq0, H N O P from pqeq1, refitted Li.
 
-Refined set (``openmm_pqeq/data/pqeq_refined.json``, made by ``openmm-pqeq fit-pqeq
-examples/fit_pqeq.yaml``; provenance and test-split metrics inside, :func:`provenance`):
+Refined sets (``openmm_pqeq/data/pqeq_refined.json`` and ``pqeq_water.json``, made by ``openmm-pqeq
+fit-pqeq examples/fit_pqeq.yaml`` and ``examples/fit_pqeq_water.yaml``; provenance and test-split
+metrics inside, :func:`provenance`):
 
 - ``pqeq-refined``: reaxnet with χ, J, R, K_s of H C N O F Si P S Cl Li Na K Mg Ca refined
   against PBE/def2-SVPD dipoles, polarizabilities, field energies and electrostatic potentials
@@ -19,6 +20,10 @@ examples/fit_pqeq.yaml``; provenance and test-split metrics inside, :func:`prove
   (:mod:`.splitcharge`), χ, J, R, K_s and the bond hardnesses refined on the same data plus larger
   organic molecules (``examples/data/organics_pbe.extxyz``).  Selecting it selects
   ``charge_transfer="split"`` with its bond hardnesses (:func:`charge_transfer_of`).
+- ``pqeq-water``: reaxnet with χ (O), J, R, K_s of H and O refined against the water response
+  set (``examples/data/water_response_pbe.extxyz``: monomers, gas-phase clusters and liquid
+  cut-outs; dipoles, polarizabilities, ESP, atomic polar tensors) with one neutral charge group
+  per molecule (``examples/fit_pqeq_water.yaml``).  For water models run with that rule.
 
 Units: χ and J in eV, Z in e, R in Å, K_s in eV/Å².
 """
@@ -36,9 +41,9 @@ import torch
 from ..elements import atomic_number, symbol
 
 #: Names of the shipped parameter sets.
-PARAMETER_SETS = ("reaxnet", "pqeq0", "pqeq1", "pqeq3", "pqeq-refined", "pqeq-split")
+PARAMETER_SETS = ("reaxnet", "pqeq0", "pqeq1", "pqeq3", "pqeq-refined", "pqeq-split", "pqeq-water")
 #: Package-data files of refined sets (``openmm-pqeq fit-pqeq`` output), added to the tables.
-REFINED_SET_FILES = ("data/pqeq_refined.json", "data/pqeq_split.json")
+REFINED_SET_FILES = ("data/pqeq_refined.json", "data/pqeq_split.json", "data/pqeq_water.json")
 
 
 @lru_cache(maxsize=1)

@@ -78,6 +78,10 @@ class FitConfig:
     charge_constraint: Dict[str, Any] = field(default_factory=lambda: {"rule": "total"})
     #: Families always put in the test split (e.g. a reference geometry), on top of the seeded ones.
     test_families: List[str] = field(default_factory=list)
+    #: Targets whose errors are divided by the number of molecules (charge groups) of a structure.
+    per_molecule: List[str] = field(default_factory=list)
+    #: Weight of the structures of each kind (info "kind") in the loss, default 1.
+    kind_weights: Dict[str, float] = field(default_factory=dict)
     #: Pull of the raw parameters toward the table (× Σ θ²).
     regularization: float = 1e-3
     #: Test split: fraction of structure families, seed (never used for fitting).
@@ -122,6 +126,9 @@ class FitConfig:
         ChargeConstraint.from_dict(config.charge_constraint)
         if config.charge_transfer not in ("global", "split"):
             raise ValueError(f"charge_transfer is {config.charge_transfer!r}; options are 'global', 'split'")
+        bad = set(config.per_molecule) - set(TARGETS)
+        if bad:
+            raise ValueError(f"unknown targets {sorted(bad)} in per_molecule; allowed: {list(TARGETS)}")
         if config.optimizer not in ("adam", "lbfgs"):
             raise ValueError(f"optimizer is {config.optimizer!r}; options are 'adam', 'lbfgs'")
         if not 0 <= config.test_fraction < 1:
@@ -312,11 +319,16 @@ def structure_errors(pred: Dict[str, torch.Tensor], s: Structure) -> Dict[str, t
 
 
 def loss_terms(pqeq: PQEq, structures: Sequence[Structure], weights: Dict[str, float],
-               scales: Dict[str, float]) -> Dict[str, torch.Tensor]:
-    """Mean squared scaled error of each target over ``structures`` and their weighted sum ``loss``."""
+               scales: Dict[str, float], per_molecule: Sequence[str] = (),
+               kind_weights: Optional[Dict[str, float]] = None) -> Dict[str, torch.Tensor]:
+    """Mean squared scaled error of each target over ``structures`` and their weighted sum ``loss``.
+
+    Targets named in ``per_molecule`` have their errors divided by the number of charge groups
+    (molecules) of the structure, so clusters weigh like monomers (their α grows with size).
+    ``kind_weights`` ({kind: w}, default 1) weighs the structures of a kind in every mean."""
     targets = [k for k in TARGETS if weights.get(k, 0.0) > 0]
     sums: Dict[str, torch.Tensor] = {}
-    counts: Dict[str, int] = {}
+    counts: Dict[str, float] = {}
     converged = True
     for s in structures:
         pred = predict(pqeq, s, targets)
@@ -325,9 +337,12 @@ def loss_terms(pqeq: PQEq, structures: Sequence[Structure], weights: Dict[str, f
         for key, value in err.items():
             if weights.get(key, 0.0) <= 0:
                 continue
-            term = ((value / scales[key]) ** 2).sum()
+            if key in per_molecule and s.groups is not None:
+                value = value / float(int(s.groups.max()) + 1)
+            w = float((kind_weights or {}).get(s.kind, 1.0))
+            term = w * ((value / scales[key]) ** 2).sum()
             sums[key] = sums[key] + term if key in sums else term
-            counts[key] = counts.get(key, 0) + value.numel()
+            counts[key] = counts.get(key, 0) + w * value.numel()
     out = {key: sums[key] / counts[key] for key in sums}
     total = torch.zeros((), dtype=torch.float64)
     for key, value in out.items():
@@ -509,7 +524,7 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
     log("tabulated: " + json.dumps(before))
 
     def closure_value():
-        terms = loss_terms(pqeq, train, config.weights, config.scales)
+        terms = loss_terms(pqeq, train, config.weights, config.scales, config.per_molecule, config.kind_weights)
         reg = sum((p * p).sum() for p in params)
         return terms, terms["loss"] + config.regularization * reg
 

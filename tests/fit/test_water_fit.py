@@ -130,3 +130,21 @@ def test_water_monomer_axes():
     assert torch.allclose(axes @ axes.T, torch.eye(3), atol=1e-12)
     assert torch.allclose(axes[1], torch.tensor([0.0, 1.0, 0.0])) and torch.allclose(axes[2].abs(),
                                                                                      torch.tensor([0.0, 0.0, 1.0]))
+
+
+def test_per_molecule_errors_and_kind_weights():
+    pqeq = PQEq(["O", "H"], charge_tolerance=1e-10, shell_tolerance=1e-9)
+    dimer = _structure(GROUPS)
+    dimer.polarizability = torch.eye(3) * 2.0
+    weights, scales = {"polarizability": 1.0}, {"polarizability": 1.0}
+    with torch.no_grad():
+        plain = float(loss_terms(pqeq, [dimer], weights, scales)["polarizability"])
+        per_molecule = float(loss_terms(pqeq, [dimer], weights, scales, ["polarizability"])["polarizability"])
+        assert per_molecule == pytest.approx(plain / 4)  # squared errors of a 2-molecule cluster, divided by 2
+        monomer = _structure(torch.tensor([0, 0, 0]))
+        monomer.positions, monomer.numbers, monomer.kind = DIMER[:3], NUMBERS[:3], "monomer"
+        monomer.apt = None
+        alone = float(loss_terms(pqeq, [monomer], weights, scales)["polarizability"])
+        mixed = float(loss_terms(pqeq, [dimer, monomer], weights, scales, kind_weights={"monomer": 3.0})
+                      ["polarizability"])
+        assert mixed == pytest.approx((plain + 3.0 * alone) / 4.0)  # 9 components each, weights 1 and 3
