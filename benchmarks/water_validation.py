@@ -24,7 +24,9 @@ dipoles, and the spread of the molecules' net charges under one total charge.
 per item (``benchmarks/results/water_validation_*.png``) with the references (experiment, PBE).
 Several runs (models) can be reported side by side: ``--run LABEL=FOLDER`` (the first is the main one).
 
-Integration: Langevin middle (friction 1/ps) with hydrogen mass repartitioning: H 2.0 amu, the
+Integration: Langevin middle (friction 1/ps; 10/ps during the equilibration of a stage that starts
+from the relaxed box, where half the initial kinetic energy flows into the vibrations and 1/ps
+takes picoseconds to bring it back) with hydrogen mass repartitioning: H 2.0 amu, the
 difference taken from the bonded O, so molecular masses (and the density) are unchanged, and
 static equilibrium properties do not depend on the masses.  1 fs steps, flexible water (no
 constraints).  The model runs as an openmm-torch TorchForce with its own charge-constraint rule
@@ -71,6 +73,9 @@ HYDROGEN_MASS = 2.0
 TEMPERATURE_K = 300.0
 #: Experimental density of water at 300 K, 1 bar (g/cm³): the NVT density and the NPT reference.
 DENSITY_G_CM3 = 0.997
+#: Langevin friction (1/ps) of production, and of the equilibration of stages started from the box.
+FRICTION_PER_PS = 1.0
+EQUILIBRATION_FRICTION_PER_PS = 10.0
 #: The field (V/Å) of the finite-field polarizability.
 POLARIZABILITY_FIELD = 0.01
 #: An O–H bond longer than this (Å) counts as dissociated.
@@ -116,7 +121,7 @@ def stage_settings(stage: str) -> Dict:
         return {**base, "field_V_per_A": field, "equilibration_ps": 1.0, "production_ps": 3.0, "start": "nvt"}
     match = re.fullmatch(r"liquid-(\d+)", stage)
     if match:
-        return {**base, "equilibration_ps": 0.25, "production_ps": 0.25, "molecules": int(match.group(1))}
+        return {**base, "equilibration_ps": 0.4, "production_ps": 0.25, "molecules": int(match.group(1))}
     raise ValueError(f"unknown stage {stage!r}; options: nvt, npt, field-E (E in V/Å, e.g. field-0.05), "
                      "liquid-N (N molecules)")
 
@@ -243,6 +248,7 @@ class Stage:
         self.chunk_steps = self.sample_every * max(1, int(round(chunk_ps * 1000 / sample_fs)))
         s = self.settings
         self.total_steps = int(round((s["equilibration_ps"] + s["production_ps"]) * 1000 / timestep_fs))
+        self.equilibration_steps = int(round(s["equilibration_ps"] * 1000 / timestep_fs))
 
     def _simulation(self):
         import openmm
@@ -261,7 +267,7 @@ class Stage:
         _repartition_masses(system, topology)
         if self.settings["barostat"]:
             system.addForce(openmm.MonteCarloBarostat(1.0 * unit.bar, TEMPERATURE_K * unit.kelvin, 25))
-        integrator = openmm.LangevinMiddleIntegrator(TEMPERATURE_K * unit.kelvin, 1.0 / unit.picosecond,
+        integrator = openmm.LangevinMiddleIntegrator(TEMPERATURE_K * unit.kelvin, FRICTION_PER_PS / unit.picosecond,
                                                      self.timestep_fs * unit.femtosecond)
         integrator.setRandomNumberSeed(self.seed)
         simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("CPU"),
@@ -318,6 +324,12 @@ class Stage:
                 "temperature_K": temperature,
                 "potential_kJ_mol": state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)}
 
+    def _friction(self, step: int) -> float:
+        """Friction (1/ps) for the steps after ``step``: higher in the equilibration of a stage
+        that starts from the relaxed box (module docstring)."""
+        fresh = self.settings["start"] is None
+        return EQUILIBRATION_FRICTION_PER_PS if fresh and step < self.equilibration_steps else FRICTION_PER_PS
+
     def _check_resume(self, record: Dict, identity: Dict) -> None:
         if record["model"]["sha256"] != identity["sha256"]:
             raise ValueError(f"stage {self.name!r} in {self.folder} was run with model {record['model']['path']} "
@@ -342,7 +354,9 @@ class Stage:
         record = json.loads(progress_file.read_text()) if progress_file.is_file() else {
             "stage": self.name, "model": identity, "settings": self.settings, "steps": 0, "wall_s": 0.0,
             "sample_wall_s": 0.0, "timestep_fs": self.timestep_fs, "sample_every": self.sample_every,
-            "hydrogen_mass_amu": HYDROGEN_MASS, "load_average": []}
+            "hydrogen_mass_amu": HYDROGEN_MASS, "friction_per_ps": FRICTION_PER_PS,
+            "equilibration_friction_per_ps": EQUILIBRATION_FRICTION_PER_PS if self.settings["start"] is None
+            else FRICTION_PER_PS, "load_average": []}
         self._check_resume(record, identity)
         record["settings"] = self.settings  # a longer production extends a finished stage
         if record["steps"] >= self.total_steps:
@@ -367,6 +381,7 @@ class Stage:
             steps = min(self.chunk_steps, self.total_steps - record["steps"])
             chunk_start, sample_s = time.time(), 0.0
             for _ in range(steps // self.sample_every):
+                simulation.integrator.setFriction(self._friction(simulation.context.getStepCount()))
                 simulation.step(self.sample_every)
                 sampled = time.time()
                 state = simulation.context.getState(getPositions=True, getEnergy=True, enforcePeriodicBox=False)

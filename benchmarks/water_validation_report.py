@@ -25,7 +25,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from water_validation import (DENSITY_G_CM3, DISSOCIATION_OH_A, HYDROGEN_MASS, REFERENCES, REQUESTED, RESULTS,
+from water_validation import (DENSITY_G_CM3, DISSOCIATION_OH_A, EQUILIBRATION_FRICTION_PER_PS, FRICTION_PER_PS,
+                              HYDROGEN_MASS, REFERENCES, REQUESTED, RESULTS,
                               TEMPERATURE_K, _write_json, density_g_cm3, load_frames, production, water_topology)
 
 
@@ -120,7 +121,8 @@ def analyse_run(folder: Path) -> Dict:
         result["series"][stage] = {"time_ps": time_ps, "density": density, "polarization": polarization,
                                    "cos_theta": cosines, **series}
         if stage in ("nvt",) or stage.startswith("liquid-"):
-            r, g = oxygen_rdf(_trajectory(frames, keep, water), r_max_A=min(8.0, max_rdf_range_A(frames["box_A"][keep])))
+            r_max = min(8.0, max_rdf_range_A(frames["box_A"][keep]))
+            r, g = oxygen_rdf(_trajectory(frames, keep, water), r_max_A=r_max)
             position, height = first_peak(r, g, r_min_A=2.0)
             info["rdf_first_peak"] = {"position_A": position, "height": height, "bin_A": float(r[1] - r[0])}
             result["series"][stage].update(r_A=r, g=g, dipoles_D=magnitudes.ravel())
@@ -191,8 +193,11 @@ def report(runs: List[Tuple[str, Path]], out: Path = RESULTS) -> Dict:
     host["node"] = platform.node()
     result: Dict = {"benchmark": "liquid-water validation (benchmarks/water_validation.py)",
                     "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": host,
-                    "integration": {"integrator": "LangevinMiddleIntegrator, friction 1/ps", "temperature_K":
-                                    TEMPERATURE_K, "hydrogen_mass_amu": HYDROGEN_MASS, "flexible_water": True,
+                    "integration": {"integrator": "LangevinMiddleIntegrator", "friction_per_ps": FRICTION_PER_PS,
+                                    "equilibration_friction_per_ps": EQUILIBRATION_FRICTION_PER_PS,
+                                    "equilibration_friction_note": "stages started from the relaxed box only",
+                                    "temperature_K": TEMPERATURE_K, "hydrogen_mass_amu": HYDROGEN_MASS,
+                                    "flexible_water": True,
                                     "platform": "OpenMM CPU, model as a TorchForce, 1 thread (long lane)"},
                     "requested": REQUESTED, "references": REFERENCES, "runs": {}}
     for label, run in analysed.items():
