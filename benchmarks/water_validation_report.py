@@ -88,7 +88,7 @@ def analyse_run(folder: Path) -> Dict:
         if frames is None:
             continue
         keep = production(frames, progress)
-        if keep.sum() < 10:  # liquid-N: frames for the polarizability only
+        if keep.sum() < 5:  # too few for 5 blocks
             continue
         frame_ps = progress["sample_every"] * progress["timestep_fs"] / 1000
         n_molecules = frames["positions_A"].shape[1] // 3
@@ -228,6 +228,7 @@ def _save(plt, fig, path: Path) -> Path:
 def _plots(analysed: Dict, out: Path) -> List[Path]:
     """One plot per item of the validation, for the runs that have it."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
     from openmm_pqeq.units import VACUUM_PERMITTIVITY_E_PER_V_A
 
@@ -245,10 +246,15 @@ def _plots(analysed: Dict, out: Path) -> List[Path]:
         ax.legend(frameon=False, fontsize=7)
         made.append(_save(plt, fig, out / "water_validation_rdf.png"))
 
-        fig, ax = _figure(plt)  # molecular dipole distribution
-        for label, run in with_nvt.items():
-            values = run["series"]["nvt"]["dipoles_D"]
-            ax.hist(values, bins=50, density=True, histtype="step", label=f"{label}: mean {values.mean():.2f} D")
+    with_dipoles = {label: (stage, run) for label, run in analysed.items()
+                    for stage in ("liquid-64", "nvt") if "dipoles_D" in run["series"].get(stage, {})}
+    if with_dipoles:  # molecular dipole distribution: nvt, or the 64-molecule liquid frames
+        fig, ax = _figure(plt)
+        for label, (stage, run) in with_dipoles.items():
+            values = run["series"][stage]["dipoles_D"]
+            ax.hist(values, bins=50, density=True, histtype="step",
+                    label=f"{label} ({stage}, {run['stages'][stage]['production_ps']:.2f} ps): "
+                          f"mean {values.mean():.2f} D")
         ax.axvspan(2.6, 3.0, color="C2", alpha=0.2, label="liquid, AIMD/experiment 2.6–3.0 D")
         ax.axvline(1.855, color="k", ls=":", label="gas phase, experiment 1.855 D")
         ax.set_xlabel("molecular dipole in the liquid (D)")
@@ -270,6 +276,7 @@ def _plots(analysed: Dict, out: Path) -> List[Path]:
         ax.set_xlabel("molecules in the periodic box")
         ax.set_ylabel("polarizability per molecule (Å³)")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())
         ax.legend(frameon=False, fontsize=7)
         made.append(_save(plt, fig, out / "water_validation_polarizability.png"))
 
