@@ -59,7 +59,8 @@ from .constraints import group_sum, make_feasible, project_out_group_means, proj
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
 from .parameters import charge_transfer_of, parameter_table
-from .splitcharge import DEFAULT_KAPPA_BOUND, SplitChargeSolve, parse_pair, transfer_charges
+from .bond_hardness import DEFAULT_KAPPA_BOUND, merge_transfer
+from .splitcharge import SplitChargeSolve, transfer_charges
 from .trainable import BoundedPQEqParameters, split_pair_spec
 
 #: Shell displacement cap of the published practice (Å).
@@ -134,10 +135,12 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         (split-charge equilibration, :mod:`.splitcharge`).  None (default): the parameter
         set's model (``"split"`` for ``pqeq-split``, else ``"global"``).
     transfer : dict or None
-        Split-charge options over the parameter set's (:func:`.splitcharge.normalize_transfer`):
-        ``default_hardness`` and ``hardness`` {pair: κ⁰} in eV/e², ``onset`` and ``cutoff`` as
-        multiples of the covalent-radius sum.  Bond hardnesses are freed with
-        ``trainable={"kappa": ["C-H", ...] or "all", "bounds": {"kappa": f}}``.
+        Split-charge options over the parameter set's (:func:`.bond_hardness.normalize_transfer`):
+        ``default_hardness``, ``element_hardness`` {element: κ_Z} with a ``combination`` rule
+        (geometric or arithmetic) and ``hardness`` {pair: κ⁰} in eV/e², ``onset`` and ``cutoff``
+        as multiples of the covalent-radius sum.  Bond hardnesses are freed with
+        ``trainable={"kappa": ["C", "H", ...] or "all", "kappa_pairs": ["C-H", ...],
+        "bounds": {"kappa": f}}``.
 
     Attributes
     ----------
@@ -227,21 +230,13 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         self.element_names: List[str] = [SYMBOLS[z] for z in range(table["chi"].shape[0])]
         # refinable per-element χ, J, R, K_s (frozen, with no parameters, by default)
         supported = [z for z in range(table["supported"].shape[0]) if float(table["supported"][z]) > 0]
-        element_spec, kappa_pairs, kappa_bound = split_pair_spec(trainable, DEFAULT_KAPPA_BOUND)
+        element_spec, kappa_elements, kappa_pairs, kappa_bound = split_pair_spec(trainable, DEFAULT_KAPPA_BOUND)
         self.trainable_parameters = BoundedPQEqParameters(element_spec, supported)
         # charge transfer: global, or split charges on bonds (bond hardnesses from the set, then `transfer`)
         set_model, set_transfer = charge_transfer_of(params)
-        merged = dict(set_transfer)
-        # the set's bond hardnesses of the element pairs this module supports
-        merged["hardness"] = {k: v for k, v in dict(merged.get("hardness") or {}).items()
-                              if all(z in supported for z in parse_pair(k))}
-        if transfer:
-            hardness = dict(merged.get("hardness") or {})
-            hardness.update(dict(transfer.get("hardness") or {}))
-            merged.update({k: v for k, v in transfer.items() if k != "hardness"})
-            merged["hardness"] = hardness
         model = charge_transfer if charge_transfer is not None else (set_model if mode == "physical" else "global")
-        self._init_split(model, supported, merged if model == "split" else transfer, kappa_pairs, kappa_bound)
+        self._init_split(model, supported, merge_transfer(set_transfer, transfer, supported) if model == "split"
+                         else transfer, kappa_elements, kappa_pairs, kappa_bound)
         self.n_trainable: int = self.trainable_parameters.n_free + self.transfer.n_free
         if self.n_trainable > 0 and mode != "physical":
             raise ValueError("trainable PQEq parameters need mode 'physical': the derivatives with respect to them "
@@ -668,6 +663,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         bond_i = torch.zeros(0, dtype=torch.long, device=positions.device)
         bond_j = bond_i
         keys = bond_i
+        drive = torch.zeros(0, dtype=dtype, device=positions.device)
         bond_shifts = torch.zeros(0, 3, dtype=dtype, device=positions.device)
         u = torch.zeros(0, dtype=dtype, device=positions.device)
         q_ref = torch.zeros(n, dtype=dtype, device=positions.device)
@@ -678,7 +674,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
             q = make_feasible(q, groups_t, counts, charges_t)
             d = d * p["pol"].unsqueeze(1)
             if split:
-                bond_i, bond_j, bond_shifts, keys, q_ref, u, q, d, charge_gradient, stats = self._split_solve_call(
+                bond_i, bond_j, bond_shifts, keys, drive, q_ref, u, q, d, charge_gradient, stats = self._split_solve_call(
                     cache, pos0, numbers, d, p, cell0, i, j, shifts, field0, cutoff, groups_t, counts, charges_t)
                 real_energy = torch.tensor(stats[5], dtype=dtype, device=positions.device)
             elif self.mode == "physical":
@@ -702,7 +698,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
             # warm-start writes above the raise and start the next call from a failed solution
             self._remember(q, d)
             if split:
-                self._split_remember(keys, u)
+                self._split_remember(keys, drive)
         q = constant(q)
         d = constant(d)
         u = constant(u)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from openmm_pqeq.electrostatics import PQEq
-from openmm_pqeq.fit.pqeq_fit import Structure, build_pqeq, charge_transfer_record, free_parameters, loss_terms, predict
+from openmm_pqeq.fit.pqeq_fit import (Structure, build_pqeq, charge_transfer_record, free_parameters, kappa_spread,
+                                      loss_terms, predict)
 
 WEIGHTS = {"dipole": 1.0, "polarizability": 1.0, "field_energy": 1.0, "esp": 0.5}
 SCALES = {"dipole": 0.1, "polarizability": 1.0, "field_energy": 2.0, "esp": 0.1}
@@ -31,7 +32,7 @@ def _set_raw(values, params):
 def _synthetic_structures():
     """Structures whose 'DFT' reference is the split model itself with other parameters."""
     ref = build_pqeq([1, 8, 11, 17], "reaxnet", SPEC, 1e-10, 1e-9, "split")
-    _set_raw([torch.tensor([0.3, -0.2]), torch.tensor([0.2, -0.3]), torch.linspace(-0.5, 0.5, 10)],
+    _set_raw([torch.tensor([0.3, -0.2]), torch.tensor([0.2, -0.3]), torch.linspace(-0.5, 0.5, 4)],
              free_parameters(ref))
     structures = []
     for pos, numbers, charge in _molecules():
@@ -62,8 +63,38 @@ def _fd_check(loss_fn, params, h=1e-5, tol=1e-5):
             assert abs(float(grad[k]) - fd) <= tol * max(1.0, abs(fd)), (param.shape, k, float(grad[k]), fd)
 
 
+def test_bond_hardness_combination_rules_and_pair_values():
+    for rule, combined in (("geometric", (2.0 * 8.0) ** 0.5), ("arithmetic", 5.0)):
+        pqeq = PQEq(["O", "H", "C"], charge_transfer="split",
+                    transfer={"element_hardness": {"H": 2.0, "O": 8.0}, "combination": rule, "default_hardness": 3.0,
+                              "hardness": {"C-O": 11.0}})
+        table = pqeq.transfer.hardness_table()
+        assert float(table[1, 8]) == pytest.approx(combined) and float(table[8, 1]) == float(table[1, 8])
+        assert float(table[1, 1]) == pytest.approx(2.0) and float(table[6, 6]) == pytest.approx(3.0)
+        assert float(table[6, 8]) == 11.0  # a pair's own value replaces the rule
+    with pytest.raises(ValueError, match="combination"):
+        PQEq(["O", "H"], charge_transfer="split", transfer={"combination": "harmonic"})
+    with pytest.raises(ValueError, match="does not support"):
+        PQEq(["O", "H"], charge_transfer="split", transfer={"element_hardness": {"C": 2.0}})
+
+
+def test_element_bond_hardnesses_are_free_bounded_and_their_spread_is_a_prior():
+    pqeq = PQEq(["O", "H", "C"], charge_transfer="split", trainable={"kappa": "all", "bounds": {"kappa": 4.0}},
+                transfer={"default_hardness": 3.0})
+    assert pqeq.transfer.elements == ["H", "C", "O"] and pqeq.n_trainable == 3
+    assert float(kappa_spread(pqeq)) == 0.0
+    _set_raw([torch.tensor([1e6, 0.0, -1e6])], free_parameters(pqeq))
+    table = pqeq.transfer.hardness_table().detach()
+    assert float(table[1, 1]) == pytest.approx(12.0) and float(table[8, 8]) == pytest.approx(0.75)
+    assert float(table[1, 8]) == pytest.approx(3.0)  # geometric mean of 12 and 0.75
+    assert float(kappa_spread(pqeq)) == pytest.approx(2 * math.log(4.0) ** 2)
+    with pytest.raises(ValueError, match="element"):
+        PQEq(["O", "H"], charge_transfer="split", trainable={"kappa": ["C"]})
+
+
 def test_bond_hardness_bounds_and_start():
-    pqeq = PQEq(["O", "H"], charge_transfer="split", trainable={"kappa": ["O-H", "H-H"], "bounds": {"kappa": 4.0}},
+    pqeq = PQEq(["O", "H"], charge_transfer="split",
+                trainable={"kappa_pairs": ["O-H", "H-H"], "bounds": {"kappa": 4.0}},
                 transfer={"default_hardness": 3.0})
     assert pqeq.transfer.pairs == ["H-H", "H-O"] and pqeq.n_trainable == 2
     assert float(pqeq.transfer.hardness_table().detach()[1, 8]) == 3.0
@@ -75,7 +106,7 @@ def test_bond_hardness_bounds_and_start():
     with pytest.raises(ValueError, match="charge_transfer 'split'"):
         PQEq(["O", "H"], trainable={"kappa": "all"})
     with pytest.raises(ValueError, match="pair"):
-        PQEq(["O", "H"], charge_transfer="split", trainable={"kappa": ["C-H"]})
+        PQEq(["O", "H"], charge_transfer="split", trainable={"kappa_pairs": ["C-H"]})
 
 
 def test_implicit_derivatives_of_charges_dipole_and_forces_with_respect_to_bond_hardness():
@@ -83,7 +114,7 @@ def test_implicit_derivatives_of_charges_dipole_and_forces_with_respect_to_bond_
     pqeq = PQEq(["O", "H", "Na", "Cl"], charge_transfer="split", trainable=SPEC, charge_tolerance=1e-11,
                 shell_tolerance=1e-10, predictor_order=0)
     params = free_parameters(pqeq)
-    _set_raw([torch.tensor([0.1, -0.2]), torch.tensor([0.3, 0.1]), torch.linspace(-0.3, 0.4, 10)], params)
+    _set_raw([torch.tensor([0.1, -0.2]), torch.tensor([0.3, 0.1]), torch.linspace(-0.3, 0.4, 4)], params)
 
     def loss():
         outer = torch.is_grad_enabled()
@@ -101,7 +132,7 @@ def test_fit_loss_gradient_with_respect_to_bond_hardness_matches_finite_differen
     structures = _synthetic_structures()
     pqeq = build_pqeq([1, 8, 11, 17], "reaxnet", SPEC, 1e-10, 1e-9, "split")
     params = free_parameters(pqeq)
-    assert sum(p.numel() for p in params) == 14
+    assert sum(p.numel() for p in params) == 8
     _fd_check(lambda: loss_terms(pqeq, structures, WEIGHTS, SCALES)["loss"], params)
     optimizer = torch.optim.Adam(params, lr=0.1)
     losses = []
@@ -113,8 +144,8 @@ def test_fit_loss_gradient_with_respect_to_bond_hardness_matches_finite_differen
         losses.append(float(loss))
     assert losses[-1] < 0.5 * losses[0]
     record = charge_transfer_record(pqeq)
-    assert record["model"] == "split" and set(record["hardness"]) >= set(pqeq.transfer.pairs)
-    assert all(math.isfinite(v) and v > 0 for v in record["hardness"].values())
+    assert record["model"] == "split" and set(record["element_hardness"]) == {"H", "O", "Na", "Cl"}
+    assert all(math.isfinite(v) and v > 0 for v in record["element_hardness"].values())
     # a PQEq built from the record reproduces the fitted hardnesses
     rebuilt = PQEq(["O", "H", "Na", "Cl"], charge_transfer="split",
                    transfer={k: v for k, v in record.items() if k != "model"})
@@ -130,13 +161,16 @@ def test_shipped_split_set_selects_its_charge_transfer_model_and_round_trips(tmp
     if "pqeq-split" not in _load_tables()["sets"]:
         pytest.skip("openmm_pqeq/data/pqeq_split.json not shipped")
     model_name, options = charge_transfer_of("pqeq-split")
-    assert model_name == "split" and options["hardness"]
+    assert model_name == "split" and (options.get("element_hardness") or options.get("hardness"))
     assert charge_transfer_of("pqeq-refined")[0] == "global"
     info = provenance("pqeq-split")
     assert info["provenance"]["start"] == "pqeq-refined" and "test" in info["metrics"]["refined"]
     pqeq = PQEq(["O", "H", "C"], params="pqeq-split")
     assert pqeq.charge_transfer == "split"
-    assert float(pqeq.transfer.hardness_table()[1, 8]) == pytest.approx(options["hardness"]["H-O"])
+    from openmm_pqeq.electrostatics.bond_hardness import BondHardness, merge_transfer
+
+    expected = BondHardness([1, 6, 8], merge_transfer(options, None, [1, 6, 8])).hardness_table()
+    assert float(pqeq.transfer.hardness_table()[1, 8]) == pytest.approx(float(expected[1, 8]))
     assert PQEq(["O", "H"], params="pqeq-split", charge_transfer="global").charge_transfer == "global"
     model = build_model({"elements": ["O", "H"], "pqeq": {"params": "pqeq-split"}})
     save_model(model, tmp_path / "s.pt")
