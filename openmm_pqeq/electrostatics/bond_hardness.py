@@ -14,6 +14,12 @@ so n elements have n constants, not n(n+1)/2; an element pair may still be given
 (``hardness``), which then replaces the combination.  Elements not listed have
 ``default_hardness``.
 
+Pairs a fit has no data for: a fit of per-pair κ⁰ moves only the pairs that form bonds in its
+training structures.  :meth:`BondHardness.record` with those pairs (``seen``) keeps their own κ⁰
+and gives every element the κ_Z that best reproduces them under the geometric rule, a least-squares
+fit of ln κ⁰_ij ≈ ½ (ln κ_i + ln κ_j) (:func:`element_hardness_from_pairs`), so a pair without data
+gets √(κ_i κ_j) from its elements instead of ``default_hardness``.
+
 Trainable (bounded, like the per-element χ, J, R, K_s of :mod:`.trainable`): the κ_Z of chosen
 elements and the κ⁰ of chosen pairs, each ``value = start · f^tanh(θ)`` with θ = 0 at the start.
 """
@@ -21,7 +27,7 @@ elements and the κ⁰ of chosen pairs, each ``value = start · f^tanh(θ)`` wit
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Collection, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import torch
 
@@ -116,6 +122,45 @@ def _free_names(trainable: Optional[Union[str, Sequence[str]]], everything: List
     if isinstance(trainable, str):
         raise ValueError(f"trainable {what!r}: give a list or 'all', got {trainable!r}")
     return list(trainable) if trainable else None
+
+
+def element_hardness_from_pairs(pairs: Dict[str, float], anchor: float, ridge: float = 1e-3) -> Dict[str, float]:
+    """Per-element bond hardnesses κ_Z (eV/e²) whose geometric means best reproduce the pair values
+    ``pairs`` {name: κ⁰}: x = ln κ minimizes Σ_pairs (½ (x_i + x_j) − ln κ⁰_ij)² + ridge Σ_Z (x_Z −
+    ln anchor)² over the elements of the pairs (the small ridge toward ``anchor`` fixes what the
+    pairs leave undetermined, e.g. the split of a lone hetero pair between its two elements)."""
+    import numpy as np
+
+    if not pairs:
+        return {}
+    _positive(anchor, "the anchor bond hardness")
+    zs = sorted({z for name in pairs for z in parse_pair(name)})
+    column = {z: k for k, z in enumerate(zs)}
+    rows, rhs = [], []
+    for name, value in pairs.items():
+        row = np.zeros(len(zs))
+        for z in parse_pair(name):
+            row[column[z]] += 0.5
+        rows.append(row)
+        rhs.append(math.log(_positive(value, f"bond hardness of {name}")))
+    weight = math.sqrt(ridge)
+    rows.extend(weight * np.eye(len(zs)))
+    rhs.extend([weight * math.log(anchor)] * len(zs))
+    logs = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)[0]
+    return {SYMBOLS[z]: float(math.exp(x)) for z, x in zip(zs, logs)}
+
+
+def bonded_pairs(transfer: "BondHardness", positions: torch.Tensor, numbers: torch.Tensor) -> Set[str]:
+    """Element pairs (names) that form at least one split-charge bond (distance below the transfer
+    cutoff) in an isolated structure: positions (N, 3) Å, atomic numbers (N,)."""
+    n = int(positions.shape[0])
+    if n < 2:
+        return set()
+    i, j = torch.triu_indices(n, n, 1)
+    distance = (positions[j] - positions[i]).norm(dim=1)
+    _, r_c = transfer.cutoffs(numbers[i], numbers[j])
+    bonded = torch.nonzero(distance < r_c.to(distance.dtype)).flatten().tolist()
+    return {pair_name(int(numbers[i[k]]), int(numbers[j[k]])) for k in bonded}
 
 
 class BondHardness(torch.nn.Module):
@@ -244,10 +289,15 @@ class BondHardness(torch.nn.Module):
         return torch.cat([element, pair]).log()
 
     @torch.jit.ignore
-    def record(self) -> Dict[str, object]:
+    def record(self, seen: Optional[Collection[str]] = None) -> Dict[str, object]:
         """The options with the current values (eV/e²) of every element and pair that has its own
         value, fitted ones included: building a :class:`BondHardness` from it gives the same
-        :meth:`hardness_table`."""
+        :meth:`hardness_table`.
+
+        ``seen``: the element pairs the fit had data for (:func:`bonded_pairs`).  Then only those
+        keep their own κ⁰, and, unless element hardnesses were given or free, every element gets the κ_Z of
+        :func:`element_hardness_from_pairs` (anchored at ``default_hardness``) with the geometric
+        rule: a pair without data then gets √(κ_i κ_j), not the default (module docstring)."""
         with torch.no_grad():
             element = self.element_table()
             table = self.hardness_table()
@@ -256,6 +306,12 @@ class BondHardness(torch.nn.Module):
         elements.update({s: float(element[atomic_number(s)]) for s in self.elements})
         pairs = dict(options.get("hardness") or {})  # type: ignore[call-overload]
         pairs.update({p: float(table[parse_pair(p)[0], parse_pair(p)[1]]) for p in self.pairs})
+        if seen is not None:
+            names = {pair_name(*parse_pair(p)) for p in seen}
+            pairs = {p: v for p, v in pairs.items() if p in names}
+            if not self.elements and not elements:
+                elements = element_hardness_from_pairs(pairs, float(options["default_hardness"]))  # type: ignore[arg-type]
+                options["combination"] = "geometric"
         options["element_hardness"] = elements
         options["hardness"] = pairs
         return options

@@ -46,6 +46,7 @@ import torch
 
 from .._atomic import atomic_write, atomic_write_text
 from ..electrostatics import PQEq
+from ..electrostatics.bond_hardness import BondHardness, bonded_pairs
 from ..electrostatics.implicit import analytic_polarizability, electrostatic_potential, linear_response
 from ..electrostatics.parameters import element_parameters
 from ..electrostatics.splitcharge import split_polarizability, transfer_charges
@@ -455,12 +456,26 @@ def refined_table(pqeq: PQEq, start: str) -> Dict[str, Dict[str, Any]]:
     return base
 
 
-def charge_transfer_record(pqeq: PQEq) -> Dict[str, Any]:
+def charge_transfer_record(pqeq: PQEq, seen: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     """The set's charge-transfer model: ``{"model": "global"}``, or ``"split"`` with its options and
-    the bond hardnesses (eV/e²) of the elements and pairs that have their own, fitted ones included."""
+    the bond hardnesses (eV/e²) of the elements and pairs that have their own, fitted ones included
+    (``seen``: the pairs with data; :meth:`~openmm_pqeq.electrostatics.bond_hardness.BondHardness.record`)."""
     if pqeq.charge_transfer != "split":
         return {"model": "global"}
-    return {"model": "split", **pqeq.transfer.record()}
+    return {"model": "split", **pqeq.transfer.record(seen)}
+
+
+def generalize_bond_hardness(pqeq: PQEq, train: Sequence[Structure], elements: Sequence[int]) -> Dict[str, Any]:
+    """After a split-transfer fit: the charge-transfer record in which only the element pairs that
+    form bonds in the ``train`` structures keep their fitted κ⁰ and every other pair gets the
+    geometric mean of per-element values fitted to those (docs/method/splitcharge.md, *Bond
+    hardness of pairs without data*); ``pqeq.transfer`` is replaced by that (frozen) model, so
+    metrics computed next are those of the recorded set."""
+    seen = sorted(set().union(*[bonded_pairs(pqeq.transfer, s.positions, s.numbers) for s in train]))
+    record = charge_transfer_record(pqeq, seen)
+    pqeq.transfer = BondHardness(elements, {k: v for k, v in record.items() if k != "model"})
+    pqeq.n_trainable = pqeq.trainable_parameters.n_free
+    return record
 
 
 def kappa_spread(pqeq: PQEq) -> torch.Tensor:
@@ -612,6 +627,9 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
         with torch.no_grad():
             for p, value in zip(params, best[1]):
                 p.copy_(value)
+    free_kappa = {"kappa": list(pqeq.transfer.elements), "kappa_pairs": list(pqeq.transfer.pairs)}
+    transfer_record = (generalize_bond_hardness(pqeq, train, elements) if pqeq.charge_transfer == "split"
+                       else charge_transfer_record(pqeq))
     after = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
     log("refined:   " + json.dumps(after))
     elements_table = refined_table(pqeq, config.start)
@@ -630,13 +648,13 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
                        "n_train": len(train), "n_test": len(test),
                        "test_structures": [s.name for s in test],
                        "free": {**{k: [SYMBOLS[z] for z in v] for k, v in pqeq.trainable_parameters.spec.items()},
-                                "kappa": list(pqeq.transfer.elements), "kappa_pairs": list(pqeq.transfer.pairs)},
+                                **free_kappa},
                        "bounds": pqeq.trainable_parameters.bounds,
                        "fit_wall_s": round(time.perf_counter() - start_time, 1),
                        "final_loss": best[0], "rejected_steps": rejected},
         "metrics": {"tabulated": before, "refined": after},
         "history": history,
-        "charge_transfer": charge_transfer_record(pqeq),
+        "charge_transfer": transfer_record,
         "elements": elements_table,
     }
     atomic_write_text(config.output, json.dumps(result, indent=1))

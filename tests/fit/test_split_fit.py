@@ -180,3 +180,55 @@ def test_shipped_split_set_selects_its_charge_transfer_model_and_round_trips(tmp
     a = model(pos, torch.tensor([8, 1, 1]), None, torch.zeros(3))
     b = loaded(pos, torch.tensor([8, 1, 1]), None, torch.zeros(3))
     assert torch.allclose(a["charges"], b["charges"], atol=1e-10)
+
+
+def test_element_hardnesses_recovered_from_pairs_that_follow_the_geometric_rule():
+    from openmm_pqeq.electrostatics.bond_hardness import element_hardness_from_pairs
+
+    truth = {"H": 2.0, "O": 8.0, "C": 4.0}
+    pairs = {"H-H": 2.0, "O-O": 8.0, "H-O": 4.0, "C-H": math.sqrt(8.0), "C-C": 4.0}
+    got = element_hardness_from_pairs(pairs, anchor=5.0)
+    for symbol, value in truth.items():
+        assert got[symbol] == pytest.approx(value, rel=2e-3)
+    # a lone hetero pair fixes only the product; the ridge splits it evenly around the anchor
+    lone = element_hardness_from_pairs({"Li-F": 20.0}, anchor=5.0)
+    assert math.sqrt(lone["Li"] * lone["F"]) == pytest.approx(20.0, rel=1e-2)
+    assert lone["Li"] == pytest.approx(lone["F"], rel=1e-6)
+    with pytest.raises(ValueError, match="positive"):
+        element_hardness_from_pairs({"H-H": -1.0}, anchor=5.0)
+
+
+def test_pairs_without_data_get_the_geometric_mean_of_their_elements():
+    from openmm_pqeq.electrostatics.bond_hardness import BondHardness, bonded_pairs
+    from openmm_pqeq.fit.pqeq_fit import generalize_bond_hardness
+
+    water = torch.tensor([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0]])
+    methanol_like = torch.tensor([[0.0, 0.0, 0.0], [1.43, 0.0, 0.0], [1.75, 0.9, 0.0]])  # C-O-H
+    pqeq = PQEq(["O", "H", "C"], charge_transfer="split", trainable={"kappa_pairs": "all", "chi": ["O"]},
+                transfer={"default_hardness": 5.0}, charge_tolerance=1e-11, shell_tolerance=1e-10)
+    assert bonded_pairs(pqeq.transfer, water, torch.tensor([8, 1, 1])) == {"H-O"}
+    assert bonded_pairs(pqeq.transfer, methanol_like, torch.tensor([6, 8, 1])) == {"C-O", "H-O"}
+    _set_raw([torch.tensor([0.2]), torch.linspace(-0.6, 0.6, 6)], free_parameters(pqeq))
+    fitted = pqeq.transfer.hardness_table().detach().clone()
+    train = [Structure(name="w", positions=water, numbers=torch.tensor([8, 1, 1]), charge=0.0, dipole=torch.zeros(3),
+                       polarizability=torch.zeros(3, 3), field_step=0.25, field_energies=torch.zeros(6),
+                       esp_points=torch.zeros(0, 3), esp_values=torch.zeros(0))]
+    with torch.no_grad():
+        before = predict(pqeq, train[0], ("dipole", "polarizability"))
+    record = generalize_bond_hardness(pqeq, train, [1, 6, 8])
+    assert set(record["hardness"]) == {"H-O"} and record["combination"] == "geometric"
+    assert record["hardness"]["H-O"] == pytest.approx(float(fitted[1, 8]))
+    elements = record["element_hardness"]
+    assert set(elements) == {"H", "O"}  # carbon has no data: it keeps default_hardness
+    table = pqeq.transfer.hardness_table()
+    assert float(table[1, 8]) == pytest.approx(float(fitted[1, 8]))
+    assert float(table[6, 8]) == pytest.approx(math.sqrt(5.0 * elements["O"]))
+    assert float(table[1, 1]) == pytest.approx(elements["H"]) and float(table[6, 6]) == 5.0
+    assert pqeq.n_trainable == 1 and pqeq.transfer.n_free == 0
+    # what the training structure sees is unchanged
+    with torch.no_grad():
+        after = predict(pqeq, train[0], ("dipole", "polarizability"))
+    assert torch.allclose(after["dipole"], before["dipole"], atol=1e-9)
+    assert torch.allclose(after["polarizability"], before["polarizability"], atol=1e-8)
+    rebuilt = BondHardness([1, 6, 8], {k: v for k, v in record.items() if k != "model"})
+    assert torch.allclose(rebuilt.hardness_table(), table.detach())
