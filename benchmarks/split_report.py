@@ -33,25 +33,27 @@ def response_metrics(files, test_fraction: float = 0.2, seed: int = 0) -> dict:
     """Per-structure test-split results of both sets."""
     import torch
 
-    from openmm_pqeq.fit.pqeq_fit import (A3_TO_AU, EA_TO_DEBYE, build_pqeq, load_structures, predict, split)
+    from openmm_pqeq.electrostatics.parameters import charge_transfer_of
+    from openmm_pqeq.fit.pqeq_fit import A3_TO_AU, build_pqeq, load_structures, predict, split
+    from openmm_pqeq.units import E_ANGSTROM_TO_DEBYE
 
     structures = [s for f in files for s in load_structures(f)]
     parts = split(structures, test_fraction, seed)
     test = [structures[k] for k in parts["test"]]
     elements = sorted({int(z) for s in structures for z in s.numbers.tolist()})
     out = {"n_test": len(test), "structures": []}
-    modules = {name: build_pqeq(elements, name, None, 1e-8, 1e-7, charge_transfer=None) for name in SETS}
+    modules = {name: build_pqeq(elements, name, None, 1e-8, 1e-7, charge_transfer_of(name)[0]) for name in SETS}
     for module in modules.values():
         module.eval()
     for s in test:
         row = {"name": s.name, "atoms": int(s.numbers.shape[0]), "charge": s.charge,
                "alpha_dft_au": float(torch.trace(s.polarizability)) / 3 * A3_TO_AU,
-               "dipole_dft_D": float(torch.linalg.norm(s.dipole)) * EA_TO_DEBYE}
+               "dipole_dft_D": float(torch.linalg.norm(s.dipole)) * E_ANGSTROM_TO_DEBYE}
         for name, module in modules.items():
             with torch.no_grad():
                 pred = predict(module, s)
             row[name] = {"alpha_au": float(torch.trace(pred["polarizability"])) / 3 * A3_TO_AU,
-                         "dipole_D": float(torch.linalg.norm(pred["dipole"])) * EA_TO_DEBYE,
+                         "dipole_D": float(torch.linalg.norm(pred["dipole"])) * E_ANGSTROM_TO_DEBYE,
                          "field_energy_abs_err_meV": (1000 * (pred["field_energies"] - s.field_energies)).abs().tolist(),
                          "converged": bool(pred["converged"])}
         out["structures"].append(row)
@@ -108,12 +110,13 @@ def alkane_chains(max_carbons: int = 12) -> list:
     import torch
 
     from openmm_pqeq.data_generation.organics import molecule_from_smiles
+    from openmm_pqeq.electrostatics.parameters import charge_transfer_of
     from openmm_pqeq.fit.pqeq_fit import A3_TO_AU, build_pqeq
     from openmm_pqeq.electrostatics.implicit import analytic_polarizability
     from openmm_pqeq.electrostatics.splitcharge import split_polarizability, transfer_charges
 
     rows = []
-    modules = {name: build_pqeq([1, 6], name, None, 1e-9, 1e-8, charge_transfer=None) for name in SETS}
+    modules = {name: build_pqeq([1, 6], name, None, 1e-9, 1e-8, charge_transfer_of(name)[0]) for name in SETS}
     for n in range(1, max_carbons + 1):
         atoms = molecule_from_smiles("C" * n)
         pos = torch.tensor(atoms.positions)
