@@ -70,3 +70,34 @@ def test_cpks_rejects_open_shells_and_unconverged_scf():
     mf.kernel()
     with pytest.raises(ValueError, match="converged"):
         cpks_polarizability(mf)
+
+
+def test_label_response_analytic_route_agrees_with_finite_fields_and_fits_without_field_energies(tmp_path):
+    from ase.build import molecule
+
+    from openmm_pqeq.data_generation.labelling import DFTSettings
+    from openmm_pqeq.data_generation.response import label_response, read_response
+    from openmm_pqeq.fit.pqeq_fit import build_pqeq, load_structures, predict, structure_errors
+
+    atoms = molecule("H2O")
+    atoms.info.update({"name": "water", "charge": 0})
+    settings = DFTSettings(functional="pbe", basis="6-31+g*", density_fit=False, grid_level=2, conv_tol=1e-11)
+    analytic = label_response(atoms, settings, esp=False, polarizability="analytic")
+    finite = label_response(atoms, settings, field_step=0.02, esp=False)
+    assert analytic.info["polarizability_method"] == "cpks"
+    assert "field_energies" not in analytic.info and "field_step" not in analytic.info
+    a = np.asarray(analytic.info["polarizability"]).reshape(3, 3)
+    f = np.asarray(finite.info["polarizability"]).reshape(3, 3)
+    assert np.abs(a - f).max() <= 1e-3 * np.abs(f).max()
+    assert np.allclose(analytic.info["dipole"], finite.info["dipole"], atol=1e-8)
+    with pytest.raises(ValueError, match="finite-field"):
+        label_response(atoms, settings, polarizability="analytic", forces=True)
+    # such a frame reads back and enters a fit without field energies
+    path = tmp_path / "analytic.extxyz"
+    analytic.write(str(path), format="extxyz")
+    assert "field_energies" not in read_response(str(path))[0].info
+    (structure,) = load_structures(path)
+    assert structure.field_energies is None
+    pqeq = build_pqeq([1, 8], "pqeq-refined")
+    errors = structure_errors(predict(pqeq, structure), structure)
+    assert "field_energy" not in errors and errors["polarizability"].shape == (3, 3)
