@@ -17,8 +17,8 @@ examples/data/README.md) and skips structures already there (resumable).  The te
 Needs PySCF:  pip install pyscf
 
 --polarizability analytic computes the polarizability by coupled-perturbed Kohn-Sham from the
-zero-field SCF (closed shells; no field SCFs, so no field energies; about 2-3x cheaper, and free
-of the finite-field truncation error).  --max-minutes starts no new structure after that much
+zero-field SCF (closed shells; no field SCFs, so no field energies, and free of the
+finite-field truncation error).  --max-minutes starts no new structure after that much
 wall time (run it again to continue), for labelling in bounded chunks.
 
 --set organics labels the larger organic molecules instead (chains and rings of 3-12 heavy

@@ -15,8 +15,9 @@ Every structure is an isolated molecule, ion pair or ion; for each one PySCF Koh
   0.02 a.u. for Cl⁻ and 0.19 a.u. (0.5 %) for NaCl.  Or (``polarizability="analytic"``) by
   coupled-perturbed Kohn-Sham from the zero-field SCF alone (:mod:`.cpks`; closed shells), with
   no field SCFs: then ``field_energies`` and ``field_dipoles`` are not computed and
-  ``polarizability_method`` is ``"cpks"``.  The two agree with the finite-field values
-  extrapolated to F → 0 (Richardson, F and F/2) to 8e-6 (H2O) and 1.5e-4 (NaCl) relative;
+  ``polarizability_method`` is ``"cpks"``.  For water (PBE/6-31+G*) it agrees with PySCF
+  finite-field dipole derivatives extrapolated to F → 0 (Richardson, h and h/2) to 1.4e-6
+  relative (tests/data_generation/test_cpks.py);
 - ``esp_points`` (M, 3) Å and ``esp_values`` (M,) V: the zero-field electrostatic potential
   (nuclei plus electrons) on points on shells at 1.4, 1.6, 1.8 and 2.0 × the van der Waals
   radii around the atoms (Merz–Kollman style: a point on atom A's shell is kept only when it
