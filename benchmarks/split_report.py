@@ -70,11 +70,13 @@ def response_metrics(files, test_fraction: float = 0.2, seed: int = 0) -> dict:
                      "ratio_vs_atoms_correlation": float(np.corrcoef(ratio, atoms)[0, 1]) if len(set(atoms)) > 1 else None}
         neutral = [abs(r[name]["alpha_au"] - r["alpha_dft_au"]) for r in rows if r["charge"] == 0]
         out[name]["polarizability_iso_mae_au_neutral"] = float(np.mean(neutral)) if neutral else None
-        out[name]["by_kind"] = {
-            kind: {"n": len(part), "polarizability_iso_mae_au": float(np.mean([abs(r[name]["alpha_au"] - r["alpha_dft_au"])
-                                                                                for r in part])),
-                   "dipole_magnitude_mae_debye": float(np.mean([abs(r[name]["dipole_D"] - r["dipole_dft_D"]) for r in part]))}
-            for kind in sorted({r["kind"] for r in rows}) for part in [[r for r in rows if r["kind"] == kind]]}
+        out[name]["by_kind"] = {}
+        for kind in sorted({r["kind"] for r in rows}):
+            part = [r for r in rows if r["kind"] == kind]
+            out[name]["by_kind"][kind] = {
+                "n": len(part),
+                "polarizability_iso_mae_au": float(np.mean([abs(r[name]["alpha_au"] - r["alpha_dft_au"]) for r in part])),
+                "dipole_magnitude_mae_debye": float(np.mean([abs(r[name]["dipole_D"] - r["dipole_dft_D"]) for r in part]))}
         organic = [abs(r[name]["alpha_au"] - r["alpha_dft_au"]) for r in rows if r["name"].startswith("organic:")]
         out[name]["polarizability_iso_mae_au_organic"] = float(np.mean(organic)) if organic else None
     return out

@@ -310,7 +310,8 @@ class BondHardness(torch.nn.Module):
             names = {pair_name(*parse_pair(p)) for p in seen}
             pairs = {p: v for p, v in pairs.items() if p in names}
             if not self.elements and not elements:
-                elements = element_hardness_from_pairs(pairs, float(options["default_hardness"]))  # type: ignore[arg-type]
+                anchor = float(options["default_hardness"])  # type: ignore[arg-type]
+                elements = element_hardness_from_pairs(pairs, anchor)
                 options["combination"] = "geometric"
         options["element_hardness"] = elements
         options["hardness"] = pairs

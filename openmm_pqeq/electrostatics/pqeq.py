@@ -55,11 +55,11 @@ from .._torchscript import constant
 from ..elements import SYMBOLS
 from ..neighbors import NeighborList, pair_vectors
 from ..units import COULOMB_EV_A, COULOMB_EV_A_PUBLISHED
+from .bond_hardness import DEFAULT_KAPPA_BOUND, merge_transfer
 from .constraints import group_sum, make_feasible, project_out_group_means, project_preconditioned
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
 from .parameters import charge_transfer_of, parameter_table
-from .bond_hardness import DEFAULT_KAPPA_BOUND, merge_transfer
 from .splitcharge import SplitChargeSolve, transfer_charges
 from .trainable import BoundedPQEqParameters, split_pair_spec
 
