@@ -11,6 +11,9 @@ the headline.
 
     .venv/bin/python benchmarks/bench_split.py                          # results/split_cpu.json
     .venv/bin/python benchmarks/bench_split.py --sizes 1x1x1 --steps 6 --output /tmp/s.json
+
+Run from a worktree with ``PYTHONPATH=.`` (the script's folder, not the current one, is on the
+import path).
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["1x1x1", "2x2x3"], help="Li2PO2N replications")
     parser.add_argument("--steps", type=int, default=8, help="trajectory steps per model")
     parser.add_argument("--output", default=str(HERE / "results" / "split_cpu.json"))
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds allowed per size (one process each); a size over it is recorded as timed out")
     parser.add_argument("--single", nargs=2, metavar=("REPS", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.single:
@@ -79,18 +84,28 @@ def main(argv=None) -> int:
     from bench_pqeq import new_report, write_report
 
     started = time.time()
+    import openmm_pqeq
+
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = new_report("PQEq split vs global charge transfer (same run, alternating steps)", argv,
-                        structure="Li2PO2N (examples/data/Li2PO2N.cif) replications", sizes=[])
+                        structure="Li2PO2N (examples/data/Li2PO2N.cif) replications",
+                        code={"openmm_pqeq": str(Path(openmm_pqeq.__file__).parent), "git_commit": commit}, sizes=[])
     for reps in args.sizes:
-        line = subprocess.run([sys.executable, __file__, "--single", reps, str(args.steps)], check=True,
-                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        try:
+            line = subprocess.run([sys.executable, __file__, "--single", reps, str(args.steps)], check=True,
+                                  capture_output=True, text=True, timeout=args.timeout).stdout.strip().splitlines()[-1]
+        except subprocess.TimeoutExpired:
+            report["sizes"].append({"replication": reps, "timed_out_after_s": args.timeout})
+            print(f"{reps}: not finished within {args.timeout} s", flush=True)
+            write_report(report, started, Path(args.output))
+            continue
         result = json.loads(line)
         report["sizes"].append(result)
+        write_report(report, started, Path(args.output))  # after each size: a later timeout keeps it
         print(f"{result['atoms']:6d} atoms, {result['bonds']} bonds: warm forward global "
               f"{result['global']['warm_forward_s']:.3f} s, split {result['split']['warm_forward_s']:.3f} s "
               f"(x{result['ratio_warm_forward']:.2f}); forward+backward x{result['ratio_warm_forward_backward']:.2f}; "
               f"CG {result['global']['warm_cg_iterations']} vs {result['split']['warm_cg_iterations']}", flush=True)
-    write_report(report, started, Path(args.output))
     return 0
 
 

@@ -29,7 +29,9 @@ CONFIG is a YAML file; every key is optional (see examples/fit_pqeq.yaml):
   per_molecule: [targets whose errors are divided by the number of molecules]
   kind_weights: {kind: weight of its structures, default 1}
   regularization, test_fraction, split_seed, optimizer (adam|lbfgs), lr, epochs, output, name
-  charge_transfer: global | split (bond hardnesses: trainable {kappa: all}), transfer: {...}
+  charge_transfer: global | split (bond hardnesses per element: trainable {kappa: all}; per pair:
+    {kappa_pairs: [C-H, ...]}), transfer: {element_hardness, combination, hardness, onset, cutoff}
+  kappa_prior: pull of the free bond hardnesses toward one common value (x sum (ln k - mean)^2)
 
 examples:
   openmm-pqeq fit-pqeq examples/fit_pqeq.yaml          # pqeq-refined (molecules and ions)

@@ -16,6 +16,11 @@ examples/data/README.md) and skips structures already there (resumable).  The te
 
 Needs PySCF:  pip install pyscf
 
+--polarizability analytic computes the polarizability by coupled-perturbed Kohn-Sham from the
+zero-field SCF (closed shells; no field SCFs, so no field energies, and free of the
+finite-field truncation error).  --max-minutes starts no new structure after that much
+wall time (run it again to continue), for labelling in bounded chunks.
+
 --set organics labels the larger organic molecules instead (chains and rings of 3-12 heavy
 atoms: alkanes, alkenes, alcohols, ethers, amines, carbonyls, aromatics, halides, nitriles, sulfur
 compounds; RDKit geometries; each with a fixed train/test split; needs RDKit), cheapest first.
@@ -25,7 +30,8 @@ polar tensors, examples/data/water_response_pbe.extxyz, and the organic set):
   OMP_NUM_THREADS=1 openmm-pqeq label-response examples/data/response_pbe.extxyz
   OMP_NUM_THREADS=1 openmm-pqeq label-response --input water_response_structures.extxyz --forces \
       --field-step 0.1 examples/data/water_response_pbe.extxyz
-  OMP_NUM_THREADS=1 openmm-pqeq label-response examples/data/organics_pbe.extxyz --set organics
+  OMP_NUM_THREADS=1 openmm-pqeq label-response examples/data/organics_pbe.extxyz --set organics \
+      --polarizability analytic
 """
 
 
@@ -54,6 +60,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--forces", action="store_true",
                    help="also analytic forces (with the grid response) at zero field and at the six finite fields: "
                         "per-atom arrays forces (N, 3) and field_forces (N, 18) in eV/Å, for atomic polar tensors")
+    p.add_argument("--polarizability", choices=["finite-field", "analytic"], default="finite-field",
+                   help="finite-field: central differences of the dipole at +-F plus the field energies (default); "
+                        "analytic: coupled-perturbed Kohn-Sham at zero field, no field energies (closed shells)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="start no new structure after this many minutes (resumable: rerun to continue)")
     p.add_argument("--threads", type=int, default=1, help="OpenMP threads (default: 1)")
     p.add_argument("--list", action="store_true", help="only list the structures and exit")
     p.add_argument("--prune", action="store_true",
@@ -88,15 +99,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     settings = DFTSettings(functional=args.functional, basis=args.basis, grid_level=args.grid_level,
                            conv_tol=args.conv_tol, grid_response=args.forces)
+    if args.forces and args.polarizability == "analytic":
+        raise SystemExit("label-response: --forces needs the finite-field SCFs; drop --polarizability analytic")
     summary = label_response_file(frames, args.output, settings, field_step=args.field_step,
-                                  esp=not args.no_esp, threads=args.threads, forces=args.forces)
+                                  esp=not args.no_esp, threads=args.threads, forces=args.forces,
+                                  polarizability=args.polarizability, max_minutes=args.max_minutes)
     print(f"{settings.method}: labelled {summary['labelled']}, skipped {summary['skipped']}, failed "
-          f"{summary['failed']}; wall {summary['wall_s']:.1f} s, DFT {summary['dft_wall_s']:.1f} s")
+          f"{summary['failed']}, left {summary['left']}; wall {summary['wall_s']:.1f} s, "
+          f"DFT {summary['dft_wall_s']:.1f} s")
     for index, message in summary["failures"]:
         print(f"  structure {index}: {message}")
     if args.prune:
         from ..data_generation.response import prune_response_file
 
-        dropped = prune_response_file(args.output, frames, settings, args.field_step, args.forces)
+        dropped = prune_response_file(args.output, frames, settings, args.field_step, args.forces,
+                                      args.polarizability)
         print(f"pruned {dropped} frames not in the structure list")
     return 1 if summary["failed"] else 0

@@ -12,7 +12,12 @@ Every structure is an isolated molecule, ion pair or ion; for each one PySCF Koh
 - ``polarizability`` (3, 3) Å³ (e²Å²/eV × k_e), by central finite differences of the dipole,
   α_ab = [μ_a(+F b̂) − μ_a(−F b̂)] / 2F, symmetrized; its truncation error is O(F² γ) (γ the
   second hyperpolarizability): halving F = 0.25 V/Å changes α_iso by 0.003 a.u. for H2O,
-  0.02 a.u. for Cl⁻ and 0.19 a.u. (0.5 %) for NaCl;
+  0.02 a.u. for Cl⁻ and 0.19 a.u. (0.5 %) for NaCl.  Or (``polarizability="analytic"``) by
+  coupled-perturbed Kohn-Sham from the zero-field SCF alone (:mod:`.cpks`; closed shells), with
+  no field SCFs: then ``field_energies`` and ``field_dipoles`` are not computed and
+  ``polarizability_method`` is ``"cpks"``.  For water (PBE/6-31+G*) it agrees with PySCF
+  finite-field dipole derivatives extrapolated to F → 0 (Richardson, h and h/2) to 1.4e-6
+  relative (tests/data_generation/test_cpks.py);
 - ``esp_points`` (M, 3) Å and ``esp_values`` (M,) V: the zero-field electrostatic potential
   (nuclei plus electrons) on points on shells at 1.4, 1.6, 1.8 and 2.0 × the van der Waals
   radii around the atoms (Merz–Kollman style: a point on atom A's shell is kept only when it
@@ -39,6 +44,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..units import BOHR_TO_ANGSTROM, HARTREE_TO_EV
+from .cpks import cpks_polarizability
 from .labelling import (FIELD_AU_TO_V_PER_A, HARTREE_PER_BOHR_TO_EV_PER_A, DFTSettings, build_molecule,
                         electronic_dipole, import_pyscf, make_gradients, make_scf, run_scf, structure_charge,
                         structure_multiplicity)
@@ -283,8 +289,13 @@ def _scf(mf, dm0=None):
     return mf
 
 
+#: How :func:`label_response` gets the polarizability.
+POLARIZABILITY_METHODS = ("finite-field", "analytic")
+
+
 def label_response(atoms, settings: Optional[DFTSettings] = None, field_step: float = 0.25,
-                   esp: bool = True, threads: Optional[int] = None, forces: bool = False):
+                   esp: bool = True, threads: Optional[int] = None, forces: bool = False,
+                   polarizability: str = "finite-field"):
     """Label one isolated structure with its electrostatic response (see the module docstring).
 
     Returns a copy whose ``info`` holds ``energy`` (eV, zero field), ``dipole`` (3,) e·Å,
@@ -295,7 +306,15 @@ def label_response(atoms, settings: Optional[DFTSettings] = None, field_step: fl
     at zero field and ``field_forces`` (N, 18) eV/Å at the six fields (+x, −x, +y, −y, +z, −z,
     three components each), analytic gradients including the field terms
     (:func:`~openmm_pqeq.data_generation.labelling.make_gradients`; exact with
-    ``settings.grid_response``); the atomic polar tensor is ∂F_ia/∂E_b ≈ [F_ia(+F b̂) − F_ia(−F b̂)] / 2F (e)."""
+    ``settings.grid_response``); the atomic polar tensor is ∂F_ia/∂E_b ≈ [F_ia(+F b̂) − F_ia(−F b̂)] / 2F (e).
+
+    ``polarizability="analytic"``: α by coupled-perturbed Kohn-Sham (:func:`.cpks.cpks_polarizability`)
+    instead of finite fields; no ``field_step``, ``field_energies`` or ``field_dipoles`` (and no
+    ``forces``: the atomic polar tensors need the field SCFs)."""
+    if polarizability not in POLARIZABILITY_METHODS:
+        raise ValueError(f"polarizability is {polarizability!r}; options are {', '.join(POLARIZABILITY_METHODS)}")
+    if polarizability == "analytic" and forces:
+        raise ValueError("forces (atomic polar tensors) need the finite-field SCFs; use polarizability='finite-field'")
     pyscf, _, _ = import_pyscf()
     settings = settings if settings is not None else DFTSettings()
     if threads is not None:
@@ -306,7 +325,10 @@ def label_response(atoms, settings: Optional[DFTSettings] = None, field_step: fl
     mol = build_molecule(atoms, settings.basis, charge=charge, multiplicity=multiplicity)
     mf0 = _scf(make_scf(mol, settings, np.zeros(3)))
     e0 = float(mf0.e_tot)
-    mu0 = electronic_dipole(mf0)  # e·bohr
+    if polarizability == "analytic":
+        return _labelled(atoms, mf0, settings, start, esp, charge, multiplicity,
+                         {"polarizability": cpks_polarizability(mf0) * BOHR_TO_ANGSTROM ** 3,
+                          "polarizability_method": "cpks"})
     dm0 = mf0.make_rdm1()
     h = float(field_step) / FIELD_AU_TO_V_PER_A
     energies, dipoles, gradients = [], [], []
@@ -323,26 +345,10 @@ def label_response(atoms, settings: Optional[DFTSettings] = None, field_step: fl
     dipoles = np.array(dipoles)
     alpha_au = np.stack([(dipoles[2 * b] - dipoles[2 * b + 1]) / (2 * h) for b in range(3)], axis=1)  # [a, b]
     alpha_au = 0.5 * (alpha_au + alpha_au.T)
-    labelled = atoms.copy()
-    labelled.calc = None
-    info = dict(atoms.info)
-    info.update({
-        "energy": e0 * HARTREE_TO_EV,
-        "dipole": mu0 * BOHR_TO_ANGSTROM,
-        "polarizability": (alpha_au * BOHR_TO_ANGSTROM ** 3).reshape(-1),
-        "field_step": float(field_step),
-        "field_energies": np.array(energies),
-        "field_dipoles": (dipoles * BOHR_TO_ANGSTROM).reshape(-1),
-        "charge": charge,
-        "multiplicity": multiplicity,
-        "dft_method": settings.method,
-    })
-    if esp:
-        pts = esp_points(atoms, seed=int(hashlib.sha1(str(atoms.info.get("name", "")).encode()).hexdigest()[:6], 16))
-        info["esp_points"] = pts.reshape(-1)
-        info["esp_values"] = electrostatic_potential(mf0, pts)
-    info["dft_wall_s"] = round(time.perf_counter() - start, 3)
-    labelled.info = info
+    labelled = _labelled(atoms, mf0, settings, start, esp, charge, multiplicity,
+                         {"polarizability": alpha_au * BOHR_TO_ANGSTROM ** 3, "field_step": float(field_step),
+                          "field_energies": np.array(energies),
+                          "field_dipoles": (dipoles * BOHR_TO_ANGSTROM).reshape(-1)})
     if forces:
         labelled.arrays["forces"] = -np.asarray(gradient0) * HARTREE_PER_BOHR_TO_EV_PER_A
         field_forces = -np.stack(gradients, axis=1) * HARTREE_PER_BOHR_TO_EV_PER_A  # (N, 6, 3)
@@ -350,35 +356,66 @@ def label_response(atoms, settings: Optional[DFTSettings] = None, field_step: fl
     return labelled
 
 
-def response_key(atoms, settings: DFTSettings, field_step: float, forces: bool = False) -> str:
+def _labelled(atoms, mf0, settings: DFTSettings, start: float, esp: bool, charge: int, multiplicity: int,
+              response: Dict):
+    """A copy of ``atoms`` whose ``info`` holds the zero-field energy, dipole and ESP of the
+    converged ``mf0``, the ``response`` entries (``polarizability`` (3, 3) Å³ stored row-major,
+    ...), the book-keeping keys and ``dft_wall_s`` since ``start``."""
+    labelled = atoms.copy()
+    labelled.calc = None
+    info = dict(atoms.info)
+    info.update({"energy": float(mf0.e_tot) * HARTREE_TO_EV, "dipole": electronic_dipole(mf0) * BOHR_TO_ANGSTROM})
+    info.update({k: (np.asarray(v).reshape(-1) if k == "polarizability" else v) for k, v in response.items()})
+    info.update({"charge": charge, "multiplicity": multiplicity, "dft_method": settings.method})
+    if esp:
+        pts = esp_points(atoms, seed=int(hashlib.sha1(str(atoms.info.get("name", "")).encode()).hexdigest()[:6], 16))
+        info["esp_points"] = pts.reshape(-1)
+        info["esp_values"] = electrostatic_potential(mf0, pts)
+    info["dft_wall_s"] = round(time.perf_counter() - start, 3)
+    labelled.info = info
+    return labelled
+
+
+def response_key(atoms, settings: DFTSettings, field_step: float, forces: bool = False,
+                 polarizability: str = "finite-field") -> str:
     payload = {"numbers": [int(z) for z in atoms.get_atomic_numbers()],
                "positions": np.round(atoms.get_positions(), 8).tolist(),
                "charge": int(atoms.info.get("charge", 0)), "field_step": float(field_step),
                "settings": settings.as_dict(), "kind": "response"}
     if forces:
         payload["forces"] = True
+    if polarizability != "finite-field":
+        payload["polarizability"] = polarizability
+        payload.pop("field_step")
     return "k" + hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def label_response_file(frames: Sequence, output_path: str, settings: Optional[DFTSettings] = None,
                         field_step: float = 0.25, esp: bool = True, threads: int = 1,
-                        progress=None, forces: bool = False) -> Dict:
+                        progress=None, forces: bool = False, polarizability: str = "finite-field",
+                        max_minutes: Optional[float] = None) -> Dict:
     """Label ``frames`` (see :func:`label_response`) and append each to ``output_path``
-    (extxyz) as soon as it is done; frames already there (same ``label_key``) are skipped."""
+    (extxyz) as soon as it is done; frames already there (same ``label_key``) are skipped.
+    ``max_minutes``: start no new frame after this much wall time (the rest are ``left``; rerun
+    to continue)."""
     from .batch import append_frame, read_finished
 
     settings = settings if settings is not None else DFTSettings()
     report = progress if progress is not None else (lambda line: print(line, file=sys.stderr, flush=True))
     done = {str(a.info.get("label_key")) for a in read_finished(output_path)}
-    labelled, failures, skipped, dft = 0, [], 0, 0.0
+    labelled, failures, skipped, dft, left = 0, [], 0, 0.0, 0
     start = time.perf_counter()
     for index, atoms in enumerate(frames):
-        key = response_key(atoms, settings, field_step, forces)
+        key = response_key(atoms, settings, field_step, forces, polarizability)
         if key in done:
             skipped += 1
             continue
+        if max_minutes is not None and time.perf_counter() - start > 60.0 * max_minutes:
+            left += 1
+            continue
         try:
-            result = label_response(atoms, settings, field_step=field_step, esp=esp, threads=threads, forces=forces)
+            result = label_response(atoms, settings, field_step=field_step, esp=esp, threads=threads, forces=forces,
+                                    polarizability=polarizability)
         except Exception as error:  # noqa: BLE001 - reported, the run goes on
             failures.append((index, f"{type(error).__name__}: {error}"))
             report(f"[{index + 1}/{len(frames)}] {atoms.info.get('name', '')} FAILED: {error}")
@@ -391,18 +428,18 @@ def label_response_file(frames: Sequence, output_path: str, settings: Optional[D
         report(f"[{index + 1}/{len(frames)}] {atoms.info.get('name', '')} ({len(atoms)} atoms): "
                f"{result.info['dft_wall_s']:.1f} s")
     return {"labelled": labelled, "skipped": skipped, "failed": len(failures), "failures": failures,
-            "wall_s": time.perf_counter() - start, "dft_wall_s": dft}
+            "left": left, "wall_s": time.perf_counter() - start, "dft_wall_s": dft}
 
 
 def prune_response_file(path: str, frames: Sequence, settings: DFTSettings, field_step: float,
-                        forces: bool = False) -> int:
+                        forces: bool = False, polarizability: str = "finite-field") -> int:
     """Drop frames of ``path`` whose key is not one of ``frames`` (e.g. after the structure
     list changed); returns how many were dropped."""
     import ase.io
 
     from .batch import read_finished
 
-    keys = {response_key(atoms, settings, field_step, forces) for atoms in frames}
+    keys = {response_key(atoms, settings, field_step, forces, polarizability) for atoms in frames}
     finished = read_finished(path)
     keep = [a for a in finished if str(a.info.get("label_key")) in keys]
     if len(keep) < len(finished):
@@ -414,7 +451,8 @@ def prune_response_file(path: str, frames: Sequence, settings: DFTSettings, fiel
 def read_response(path: str) -> List:
     """Frames of a response file with ``esp_points`` reshaped to (M, 3), ``polarizability`` to
     (3, 3), ``field_dipoles`` to (6, 3), and, when present, per-atom ``forces`` (N, 3) and
-    ``field_forces`` (N, 6, 3) in ``atoms.arrays``."""
+    ``field_forces`` (N, 6, 3) in ``atoms.arrays``.  Frames labelled with the analytic
+    polarizability have no ``field_energies`` (nor ``field_step``)."""
     import ase.io
 
     frames = ase.io.read(path, ":")
@@ -432,7 +470,8 @@ def read_response(path: str) -> List:
             info["field_dipoles"] = np.asarray(info["field_dipoles"], dtype=float).reshape(6, 3)
         info["dipole"] = np.asarray(info["dipole"], dtype=float).reshape(3)
         info["polarizability"] = np.asarray(info["polarizability"], dtype=float).reshape(3, 3)
-        info["field_energies"] = np.asarray(info["field_energies"], dtype=float).reshape(6)
+        if "field_energies" in info:
+            info["field_energies"] = np.asarray(info["field_energies"], dtype=float).reshape(6)
         if "esp_points" in info:
             info["esp_points"] = np.asarray(info["esp_points"], dtype=float).reshape(-1, 3)
             info["esp_values"] = np.asarray(info["esp_values"], dtype=float).reshape(-1)

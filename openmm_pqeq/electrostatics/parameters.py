@@ -71,7 +71,7 @@ def provenance(name: str) -> dict:
 def charge_transfer_of(name: str) -> Tuple[str, Dict[str, Any]]:
     """``(model, options)``: the charge-transfer model a set was made for (``"global"`` for the
     published tables and ``pqeq-refined``; ``"split"`` with its bond hardnesses and cutoffs,
-    :func:`.splitcharge.normalize_transfer`, for ``pqeq-split``)."""
+    :func:`.bond_hardness.normalize_transfer`, for ``pqeq-split``)."""
     entry = _set(name).get("charge_transfer") or {}
     options = {k: v for k, v in entry.items() if k != "model"}
     return str(entry.get("model", "global")), options

@@ -56,12 +56,13 @@ from .._torchscript import constant
 from ..elements import SYMBOLS
 from ..neighbors import NeighborList, pair_vectors
 from ..units import COULOMB_EV_A, COULOMB_EV_A_PUBLISHED
+from .bond_hardness import DEFAULT_KAPPA_BOUND, merge_transfer
 from .constraints import group_sum, make_feasible, project_out_group_means, project_preconditioned
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs, setup_kind
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
 from .parameters import charge_transfer_of, parameter_table
 from .solver_stats import SolverStats
-from .splitcharge import DEFAULT_KAPPA_BOUND, SplitChargeSolve, parse_pair, transfer_charges
+from .splitcharge import SplitChargeSolve, transfer_charges
 from .trainable import BoundedPQEqParameters, split_pair_spec
 
 #: Shell displacement cap of the published practice (Å).
@@ -136,10 +137,12 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         (split-charge equilibration, :mod:`.splitcharge`).  None (default): the parameter
         set's model (``"split"`` for ``pqeq-split``, else ``"global"``).
     transfer : dict or None
-        Split-charge options over the parameter set's (:func:`.splitcharge.normalize_transfer`):
-        ``default_hardness`` and ``hardness`` {pair: κ⁰} in eV/e², ``onset`` and ``cutoff`` as
-        multiples of the covalent-radius sum.  Bond hardnesses are freed with
-        ``trainable={"kappa": ["C-H", ...] or "all", "bounds": {"kappa": f}}``.
+        Split-charge options over the parameter set's (:func:`.bond_hardness.normalize_transfer`):
+        ``default_hardness``, ``element_hardness`` {element: κ_Z} with a ``combination`` rule
+        (geometric or arithmetic) and ``hardness`` {pair: κ⁰} in eV/e², ``onset`` and ``cutoff``
+        as multiples of the covalent-radius sum.  Bond hardnesses are freed with
+        ``trainable={"kappa": ["C", "H", ...] or "all", "kappa_pairs": ["C-H", ...],
+        "bounds": {"kappa": f}}``.
 
     Attributes
     ----------
@@ -229,21 +232,13 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         self.element_names: List[str] = [SYMBOLS[z] for z in range(table["chi"].shape[0])]
         # refinable per-element χ, J, R, K_s (frozen, with no parameters, by default)
         supported = [z for z in range(table["supported"].shape[0]) if float(table["supported"][z]) > 0]
-        element_spec, kappa_pairs, kappa_bound = split_pair_spec(trainable, DEFAULT_KAPPA_BOUND)
+        element_spec, kappa_elements, kappa_pairs, kappa_bound = split_pair_spec(trainable, DEFAULT_KAPPA_BOUND)
         self.trainable_parameters = BoundedPQEqParameters(element_spec, supported)
         # charge transfer: global, or split charges on bonds (bond hardnesses from the set, then `transfer`)
         set_model, set_transfer = charge_transfer_of(params)
-        merged = dict(set_transfer)
-        # the set's bond hardnesses of the element pairs this module supports
-        merged["hardness"] = {k: v for k, v in dict(merged.get("hardness") or {}).items()
-                              if all(z in supported for z in parse_pair(k))}
-        if transfer:
-            hardness = dict(merged.get("hardness") or {})
-            hardness.update(dict(transfer.get("hardness") or {}))
-            merged.update({k: v for k, v in transfer.items() if k != "hardness"})
-            merged["hardness"] = hardness
         model = charge_transfer if charge_transfer is not None else (set_model if mode == "physical" else "global")
-        self._init_split(model, supported, merged if model == "split" else transfer, kappa_pairs, kappa_bound)
+        self._init_split(model, supported, merge_transfer(set_transfer, transfer, supported) if model == "split"
+                         else transfer, kappa_elements, kappa_pairs, kappa_bound)
         self.n_trainable: int = self.trainable_parameters.n_free + self.transfer.n_free
         #: whether training with freed parameters differentiates the solution (q, d) itself
         #: (:meth:`without_solution_derivatives` turns it off for a block)
@@ -644,6 +639,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         bond_i = torch.zeros(0, dtype=torch.long, device=positions.device)
         bond_j = bond_i
         keys = bond_i
+        drive = torch.zeros(0, dtype=dtype, device=positions.device)
         bond_shifts = torch.zeros(0, 3, dtype=dtype, device=positions.device)
         u = torch.zeros(0, dtype=dtype, device=positions.device)
         q_ref = torch.zeros(n, dtype=dtype, device=positions.device)
@@ -654,9 +650,9 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
             q = make_feasible(q, groups_t, counts, charges_t)
             d = d * p["pol"].unsqueeze(1)
             if split:
-                bond_i, bond_j, bond_shifts, keys, q_ref, u, q, d, charge_gradient, stats, real_energy = \
-                    self._split_solve_call(cache, pos0, numbers, d, p, cell0, i, j, shifts, field0, cutoff, groups_t,
-                                           counts, charges_t)
+                (bond_i, bond_j, bond_shifts, keys, drive, q_ref, u, q, d, charge_gradient, stats,
+                 real_energy) = self._split_solve_call(cache, pos0, numbers, d, p, cell0, i, j, shifts, field0, cutoff,
+                                                       groups_t, counts, charges_t)
             elif self.mode == "physical":
                 q, d, stats, real_energy = self._solve_physical(cache, pos0, q, d, p, cell0, i, j, field0,
                                                                 field_pos0, cutoff, groups_t, counts)
@@ -678,7 +674,7 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
             # warm-start writes above the raise and start the next call from a failed solution
             self._remember(q, d)
             if split:
-                self._split_remember(keys, u)
+                self._split_remember(keys, drive)
         q = constant(q)
         d = constant(d)
         u = constant(u)

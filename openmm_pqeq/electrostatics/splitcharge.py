@@ -25,7 +25,8 @@ and the field coupling through bond and shell dipoles:
 
 Bond hardness and its cutoff
 ----------------------------
-κ_b = κ⁰_{Z_i Z_j} / g(r_b)², with κ⁰ per element pair (eV/e²) and the smooth switch
+κ_b = κ⁰_{Z_i Z_j} / g(r_b)², with κ⁰ from per-element bond hardnesses and a combination rule
+(or given per element pair; eV/e², :mod:`.bond_hardness`) and the smooth switch
 
     g(r) = 1 − 10t³ + 15t⁴ − 6t⁵,   t = clip((r − r_on)/(r_c − r_on), 0, 1),
     r_on = f_on (R_i + R_j),   r_c = f_c (R_i + R_j)
@@ -73,169 +74,19 @@ are a subset of the real-space pair list, so no extra neighbour search is needed
 
 from __future__ import annotations
 
-import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
 from .._torchscript import constant
-from ..elements import SYMBOLS, atomic_number
 from ..neighbors import pair_vectors
+from .bond_hardness import BondHardness
 from .kernels import pair_screening, safe_norm
 from .realspace import erf_over_r_and_derivative
 from .solver_stats import SolverStats
 
 #: Charge-transfer models of the physical mode.
 CHARGE_TRANSFER_MODELS = ("global", "split")
-#: Defaults of the split-charge model (``transfer`` argument of :class:`~.pqeq.PQEq`).
-DEFAULT_TRANSFER: Dict[str, object] = {"default_hardness": 5.0, "hardness": {}, "onset": 1.1, "cutoff": 1.5}
-#: Default bound of trainable bond hardnesses: κ⁰ within [κ⁰_start / f, κ⁰_start · f].
-DEFAULT_KAPPA_BOUND: float = 20.0
-
-
-def pair_name(z_a: int, z_b: int) -> str:
-    """Element-pair name, lighter element first (``"H-C"``, ``"C-O"``)."""
-    lo, hi = min(z_a, z_b), max(z_a, z_b)
-    return SYMBOLS[lo] + "-" + SYMBOLS[hi]
-
-
-def parse_pair(name: str) -> Tuple[int, int]:
-    """Atomic numbers ``(lighter, heavier)`` of an element-pair name like ``"C-H"`` or ``"O-H"``."""
-    parts = str(name).split("-")
-    if len(parts) != 2:
-        raise ValueError(f"element pair {name!r}: write it as two element symbols joined by '-', e.g. 'C-H'")
-    za, zb = atomic_number(parts[0]), atomic_number(parts[1])
-    return min(za, zb), max(za, zb)
-
-
-def normalize_transfer(transfer: Optional[dict]) -> Dict[str, object]:
-    """Validated split-charge options: ``default_hardness`` κ⁰ (eV/e²) of pairs not listed,
-    ``hardness`` {pair: κ⁰}, ``onset`` f_on and ``cutoff`` f_c (multiples of the covalent-radius
-    sum).  Unknown keys, non-positive hardnesses and ``cutoff <= onset`` are errors."""
-    values = dict(DEFAULT_TRANSFER)
-    values["hardness"] = {}
-    given = dict(transfer or {})
-    unknown = set(given) - set(DEFAULT_TRANSFER)
-    if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)} in the split-charge `transfer` options; "
-                         f"allowed: {sorted(DEFAULT_TRANSFER)}")
-    values.update({k: v for k, v in given.items() if k != "hardness"})
-    hardness: Dict[str, float] = {}
-    for name, value in dict(given.get("hardness") or {}).items():
-        za, zb = parse_pair(name)
-        if not float(value) > 0:
-            raise ValueError(f"bond hardness of {name} is {value} eV but must be positive")
-        hardness[pair_name(za, zb)] = float(value)
-    values["hardness"] = hardness
-    if not float(values["default_hardness"]) > 0:  # type: ignore[arg-type]
-        raise ValueError(f"`default_hardness` is {values['default_hardness']} eV but must be positive")
-    onset, cutoff = float(values["onset"]), float(values["cutoff"])  # type: ignore[arg-type]
-    if not 0 < onset < cutoff:
-        raise ValueError(f"split-charge `onset` ({onset}) and `cutoff` ({cutoff}) must satisfy 0 < onset < cutoff "
-                         "(multiples of the covalent-radius sum)")
-    values["onset"], values["cutoff"] = onset, cutoff
-    values["default_hardness"] = float(values["default_hardness"])  # type: ignore[arg-type]
-    return values
-
-
-def smooth_switch(t: torch.Tensor) -> torch.Tensor:
-    """``1 − 10t³ + 15t⁴ − 6t⁵`` for t clipped to [0, 1]: 1 at t ≤ 0, 0 at t ≥ 1, with zero first
-    and second derivatives at both ends."""
-    t = t.clamp(0.0, 1.0)
-    return 1.0 - t * t * t * (10.0 + t * (-15.0 + 6.0 * t))
-
-
-class BondHardness(torch.nn.Module):
-    """Bond hardness κ_b = κ⁰_{Z_i Z_j} / g(r_b)² of the split-charge model (module docstring).
-
-    Parameters
-    ----------
-    supported : atomic numbers the PQEq module supports.
-    transfer : split-charge options (:func:`normalize_transfer`).
-    trainable : element pairs whose κ⁰ is free (list of names like ``"C-H"``, or ``"all"``: every
-        pair of supported elements), or None.
-    bound : factor f of the bounds: a free κ⁰ = κ⁰_start · f^tanh(θ), θ = 0 at the start.
-
-    Buffers: ``base_hardness`` (Z, Z) eV/e², ``radius`` (Z,) Å; ``raw_kappa`` (k,) the free θ.
-    """
-
-    def __init__(self, supported: Sequence[int], transfer: Optional[dict] = None,
-                 trainable: Optional[Union[str, Sequence[str]]] = None, bound: float = DEFAULT_KAPPA_BOUND):
-        super().__init__()
-        from ase.data import covalent_radii
-
-        options = normalize_transfer(transfer)
-        self.options: Dict[str, object] = options
-        zs = sorted({int(z) for z in supported})
-        size = (max(zs) + 1) if zs else 1
-        self.onset: float = float(options["onset"])  # type: ignore[arg-type]
-        self.cutoff_factor: float = float(options["cutoff"])  # type: ignore[arg-type]
-        base = torch.full((size, size), float(options["default_hardness"]), dtype=torch.float64)  # type: ignore[arg-type]
-        hardness: Dict[str, float] = options["hardness"]  # type: ignore[assignment]
-        for name, value in hardness.items():
-            za, zb = parse_pair(name)
-            if za >= size or zb >= size or za not in zs or zb not in zs:
-                raise ValueError(f"bond hardness given for {name}, but the PQEq module does not support both "
-                                 "elements (give them in `elements`)")
-            base[za, zb] = value
-            base[zb, za] = value
-        self.register_buffer("base_hardness", base)
-        self.register_buffer("radius", torch.tensor([float(covalent_radii[z]) for z in range(size)],
-                                                    dtype=torch.float64))
-        if not bound > 1:
-            raise ValueError(f"the bond-hardness bound is a scale factor and must be > 1, got {bound}")
-        self.bound: float = float(bound)
-        pairs: List[Tuple[int, int]] = []
-        if trainable == "all":
-            pairs = [(a, b) for k, a in enumerate(zs) for b in zs[k:]]
-        elif isinstance(trainable, str):
-            raise ValueError(f"trainable 'kappa': give a list of element pairs or 'all', got {trainable!r}")
-        elif trainable:
-            for name in trainable:
-                za, zb = parse_pair(name)
-                if za not in zs or zb not in zs:
-                    raise ValueError(f"trainable 'kappa': pair {name} has an element this PQEq module does not "
-                                     "support (give it in `elements`)")
-                pairs.append((za, zb))
-            pairs = sorted(set(pairs))
-        self.pairs: List[str] = [pair_name(a, b) for a, b in pairs]
-        self.n_free: int = len(pairs)
-        self.register_buffer("pair_a", torch.tensor([a for a, _ in pairs], dtype=torch.long), persistent=False)
-        self.register_buffer("pair_b", torch.tensor([b for _, b in pairs], dtype=torch.long), persistent=False)
-        if pairs:
-            self.raw_kappa = torch.nn.Parameter(torch.zeros(len(pairs), dtype=torch.float64))
-        else:
-            self.register_buffer("raw_kappa", torch.zeros(0, dtype=torch.float64), persistent=False)
-
-    def hardness_table(self) -> torch.Tensor:
-        """κ⁰ (Z, Z) eV/e², the free pairs mapped from their raw parameters (differentiable)."""
-        table = self.base_hardness
-        if self.pair_a.shape[0] > 0:
-            factor = torch.exp(math.log(self.bound) * torch.tanh(self.raw_kappa))
-            values = table[self.pair_a, self.pair_b] * factor
-            table = table.index_put((self.pair_a, self.pair_b), values).index_put((self.pair_b, self.pair_a), values)
-        return table
-
-    def cutoffs(self, z_i: torch.Tensor, z_j: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Onset r_on and cutoff r_c (Å) of bonds between elements ``z_i``, ``z_j`` (B,)."""
-        total = self.radius.index_select(0, z_i) + self.radius.index_select(0, z_j)
-        return self.onset * total, self.cutoff_factor * total
-
-    def root_softness(self, distance: torch.Tensor, z_i: torch.Tensor, z_j: torch.Tensor
-                      ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(√s_b, √κ⁰_b)`` (B,): √s = g(r)/√κ⁰ in e/√eV and the bond's base √κ⁰ in √eV/e,
-        differentiable in the distances (Å) and the free hardnesses."""
-        r_on, r_c = self.cutoffs(z_i, z_j)
-        g = smooth_switch((distance - r_on) / (r_c - r_on))
-        root_kappa = self.hardness_table()[z_i, z_j].to(distance.dtype).sqrt()
-        return g / root_kappa, root_kappa
-
-    @torch.jit.ignore
-    def values(self) -> Dict[str, float]:
-        """Current κ⁰ (eV/e²) of the free pairs ``{"C-H": ...}``."""
-        with torch.no_grad():
-            table = self.hardness_table()
-            return {self.pairs[k]: float(table[int(self.pair_a[k]), int(self.pair_b[k])]) for k in range(self.n_free)}
 
 
 def transfer_charges(split: torch.Tensor, bond_i: torch.Tensor, bond_j: torch.Tensor, n_atoms: int) -> torch.Tensor:
@@ -261,8 +112,8 @@ def bond_keys(bond_i: torch.Tensor, bond_j: torch.Tensor, shifts: torch.Tensor, 
 
 def remap(values: torch.Tensor, old_keys: torch.Tensor, new_keys: torch.Tensor) -> torch.Tensor:
     """Values (k, B_old) of bonds ``old_keys`` carried over to bonds ``new_keys`` (k, B_new);
-    bonds that are new get 0."""
-    out = torch.zeros(values.shape[0], new_keys.shape[0], dtype=values.dtype, device=values.device)
+    bonds that are new get NaN (no value)."""
+    out = torch.full((values.shape[0], new_keys.shape[0]), float("nan"), dtype=values.dtype, device=values.device)
     if old_keys.shape[0] == 0 or new_keys.shape[0] == 0:
         return out
     order = torch.argsort(old_keys)
@@ -280,17 +131,20 @@ class SplitChargeSolve:
     module ``transfer`` and the warm start of the scaled split charges u per bond key."""
 
     def _init_split(self, charge_transfer: str, supported: Sequence[int], transfer: Optional[dict],
+                    trainable_elements: Optional[Union[str, Sequence[str]]],
                     trainable_pairs: Optional[Union[str, Sequence[str]]], kappa_bound: float) -> None:
         if charge_transfer not in CHARGE_TRANSFER_MODELS:
             raise ValueError(f"`charge_transfer` is {charge_transfer!r}; options are 'global', 'split'")
         if charge_transfer == "split" and getattr(self, "mode") != "physical":
             raise ValueError("charge_transfer 'split' needs mode 'physical' (mode 'reaxnet' is the published practice, "
                              "which has global charge transfer)")
-        if charge_transfer == "global" and (transfer or trainable_pairs):
-            raise ValueError("bond hardnesses (`transfer`, trainable 'kappa') belong to charge_transfer 'split'")
+        if charge_transfer == "global" and (transfer or trainable_elements or trainable_pairs):
+            raise ValueError("bond hardnesses (`transfer`, trainable 'kappa', 'kappa_pairs') belong to "
+                             "charge_transfer 'split'")
         self.charge_transfer: str = charge_transfer
-        self.transfer = BondHardness(supported, transfer, trainable_pairs if charge_transfer == "split" else None,
-                                     kappa_bound)
+        split = charge_transfer == "split"
+        self.transfer = BondHardness(supported, transfer, trainable_elements if split else None,
+                                     trainable_pairs if split else None, kappa_bound)
         self.register_buffer("split_keys", torch.zeros(0, dtype=torch.long), persistent=False)
         self.register_buffer("split_last", torch.zeros(0, dtype=torch.float64), persistent=False)
         self.register_buffer("split_history", torch.zeros(0, 0, dtype=torch.float64), persistent=False)
@@ -310,10 +164,12 @@ class SplitChargeSolve:
         """Reference charges q_ref (N,) e: each group's charge spread uniformly over its atoms."""
         return (group_charges / counts).index_select(0, groups)
 
-    def _split_predict(self, keys: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Start u (B,): extrapolated from previous calls (``predictor_order``), matched by bond key."""
+    def _split_predict(self, keys: torch.Tensor, root_s: torch.Tensor) -> torch.Tensor:
+        """Start u (B,) = √s w: the bond drives w = u/√s (eV/e; at convergence the potential
+        difference minus the field along the bond, which varies smoothly even where √s does not)
+        extrapolated from previous calls (``predictor_order``), matched by bond key."""
         if self.split_keys.shape[0] == 0 or keys.shape[0] == 0:
-            return torch.zeros(keys.shape[0], dtype=dtype, device=keys.device)
+            return torch.zeros(keys.shape[0], dtype=root_s.dtype, device=keys.device)
         if torch.equal(self.split_keys, keys):
             last = self.split_last
             history = self.split_history
@@ -321,17 +177,21 @@ class SplitChargeSolve:
             last = remap(self.split_last.unsqueeze(0), self.split_keys, keys)[0]
             history = remap(self.split_history, self.split_keys, keys) if self.split_history.shape[0] > 0 \
                 else torch.zeros(0, keys.shape[0], dtype=torch.float64, device=keys.device)
+        # per bond, the highest order its history allows (NaN: the bond was not there then)
         order = min(self.predictor_order, history.shape[0])
-        u = last
-        if order == 1:
-            u = 2.0 * last - history[0]
-        elif order == 2:
-            u = 3.0 * last - 3.0 * history[0] + history[1]
-        return u.to(dtype)
+        drive = torch.where(torch.isnan(last), torch.zeros_like(last), last)
+        if order >= 1:
+            linear = 2.0 * last - history[0]
+            drive = torch.where(torch.isnan(linear), drive, linear)
+        if order >= 2:
+            quadratic = 3.0 * last - 3.0 * history[0] + history[1]
+            drive = torch.where(torch.isnan(quadratic), drive, quadratic)
+        return root_s * drive.to(root_s.dtype)
 
-    def _split_remember(self, keys: torch.Tensor, u: torch.Tensor) -> None:
-        """Store u for the next call (history remapped to the current bonds; buffers reassigned)."""
-        u64 = constant(u).to(torch.float64)
+    def _split_remember(self, keys: torch.Tensor, drive: torch.Tensor) -> None:
+        """Store the bond drives w (B,) for the next call (history remapped to the current bonds;
+        buffers reassigned)."""
+        u64 = constant(drive).to(torch.float64)
         if self.predictor_order > 0 and self.split_keys.shape[0] > 0:
             same = torch.equal(self.split_keys, keys)
             last = self.split_last if same else remap(self.split_last.unsqueeze(0), self.split_keys, keys)[0]
@@ -362,20 +222,22 @@ class SplitChargeSolve:
         shifts: torch.Tensor, field: torch.Tensor, cutoff: float, groups: torch.Tensor, counts: torch.Tensor,
         group_charges: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
-               torch.Tensor, torch.Tensor, SolverStats, torch.Tensor]:
+               torch.Tensor, torch.Tensor, torch.Tensor, SolverStats, torch.Tensor]:
         """Bonds, reference charges, warm start and the converged solve at fixed positions (no
-        autograd).  Returns (bond_i, bond_j, bond_shifts, bond keys, q_ref, u, q, d, ∂E/∂q,
-        :class:`.solver_stats.SolverStats`, real-space pair sum at the solution () eV)."""
+        autograd).  Returns (bond_i, bond_j, bond_shifts, bond keys, bond drives w = u/√s, q_ref, u,
+        q, d, ∂E/∂q, :class:`.solver_stats.SolverStats`, real-space pair sum at the solution () eV)."""
         bond_i, bond_j, bond_shifts = self._split_bonds(numbers, i, j, shifts, cache["vec"])
         bond_vec = pair_vectors(pos, cell, bond_i, bond_j, bond_shifts)
         root_s, root_kappa = self.transfer.root_softness(safe_norm(bond_vec), numbers.index_select(0, bond_i),
                                                          numbers.index_select(0, bond_j))
         keys = bond_keys(bond_i, bond_j, bond_shifts, pos.shape[0])
         q_ref = self._split_reference(groups, counts, group_charges)
-        u = self._split_predict(keys, pos.dtype)
+        u = self._split_predict(keys, root_s)
         u, q, d, gq, stats, real_energy = self._solve_split(cache, pos, u, d, q_ref, p, cell, i, j, field, cutoff,
                                                             bond_i, bond_j, bond_vec, root_s, root_kappa)
-        return bond_i, bond_j, bond_shifts, keys, q_ref, u, q, d, gq, stats, real_energy
+        positive = root_s > 1e-12
+        drive = torch.where(positive, u / torch.where(positive, root_s, torch.ones_like(root_s)), torch.zeros_like(u))
+        return bond_i, bond_j, bond_shifts, keys, drive, q_ref, u, q, d, gq, stats, real_energy
 
     def _split_static(self, cache: Dict[str, torch.Tensor], q: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.coulomb.hessian_static(cache, q, q + z, -z)

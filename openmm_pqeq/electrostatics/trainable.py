@@ -28,9 +28,9 @@ in model files)::
 Frozen by default (``trainable=None`` or no element listed): the module then has no parameters
 and the PQEq outputs are bit-identical to the tables.
 
-Bond hardnesses of the split-charge model are per element pair: ``"kappa": ["C-H", "O-H"]`` (or
-``"all"``) with ``"bounds": {"kappa": f}``; :func:`split_pair_spec` hands them to
-:class:`~openmm_pqeq.electrostatics.splitcharge.BondHardness`.
+Bond hardnesses of the split-charge model are per element, ``"kappa": ["C", "H"]`` (or ``"all"``),
+and optionally per element pair, ``"kappa_pairs": ["C-H"]``, with ``"bounds": {"kappa": f}``;
+:func:`split_pair_spec` hands them to :class:`~openmm_pqeq.electrostatics.bond_hardness.BondHardness`.
 """
 
 from __future__ import annotations
@@ -48,18 +48,21 @@ TRAINABLE_NAMES: Tuple[str, ...] = ("chi", "J", "R", "Ks")
 DEFAULT_BOUNDS: Dict[str, float] = {"chi": 2.0, "J": 2.0, "R": 1.5, "Ks": 5.0}
 
 
-def split_pair_spec(spec: Optional[dict], default_bound: float) -> Tuple[Optional[dict], object, float]:
-    """``(per-element spec, kappa pairs, kappa bound)``: the bond-hardness entries of a
-    ``trainable`` specification taken out of it (pairs: None, a list of pair names or ``"all"``)."""
+def split_pair_spec(spec: Optional[dict], default_bound: float
+                    ) -> Tuple[Optional[dict], object, object, float]:
+    """``(per-element spec, kappa elements, kappa pairs, kappa bound)``: the bond-hardness entries
+    of a ``trainable`` specification taken out of it (``kappa``: None, a list of element symbols or
+    ``"all"``; ``kappa_pairs``: None, a list of pair names or ``"all"``)."""
     if not spec:
-        return spec, None, default_bound
+        return spec, None, None, default_bound
     spec = dict(spec)
-    pairs = spec.pop("kappa", None)
+    elements = spec.pop("kappa", None)
+    pairs = spec.pop("kappa_pairs", None)
     bounds = dict(spec.get("bounds") or {})
     bound = float(bounds.pop("kappa", default_bound))
     if "bounds" in spec:
         spec["bounds"] = bounds
-    return spec, pairs, bound
+    return spec, elements, pairs, bound
 
 
 def normalize_spec(spec: Optional[dict], supported: Sequence[int]) -> Dict[str, object]:
@@ -71,8 +74,8 @@ def normalize_spec(spec: Optional[dict], supported: Sequence[int]) -> Dict[str, 
     unknown = set(spec) - set(TRAINABLE_NAMES) - {"bounds"}
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)} in the PQEq `trainable` specification; "
-                         f"allowed: {list(TRAINABLE_NAMES)}, 'kappa' (bond hardnesses, charge_transfer "
-                         "'split') and 'bounds'")
+                         f"allowed: {list(TRAINABLE_NAMES)}, 'kappa' and 'kappa_pairs' (bond hardnesses, "
+                         "charge_transfer 'split') and 'bounds'")
     bounds = dict(DEFAULT_BOUNDS)
     user_bounds = spec.get("bounds") or {}
     bad = set(user_bounds) - set(TRAINABLE_NAMES)

@@ -46,6 +46,7 @@ import torch
 
 from .._atomic import atomic_write, atomic_write_text
 from ..electrostatics import PQEq
+from ..electrostatics.bond_hardness import BondHardness, bonded_pairs
 from ..electrostatics.implicit import analytic_polarizability, electrostatic_potential, linear_response
 from ..electrostatics.parameters import element_parameters
 from ..electrostatics.splitcharge import split_polarizability, transfer_charges
@@ -84,6 +85,9 @@ class FitConfig:
     kind_weights: Dict[str, float] = field(default_factory=dict)
     #: Pull of the raw parameters toward the table (× Σ θ²).
     regularization: float = 1e-3
+    #: Prior on the spread of the free bond hardnesses (split transfer): × Σ_k (ln κ_k − mean ln κ)²,
+    #: a pull toward one common value (whatever it is) rather than toward the start.
+    kappa_prior: float = 0.0
     #: Test split: fraction of structure families, seed (never used for fitting).
     test_fraction: float = 0.2
     split_seed: int = 0
@@ -96,8 +100,9 @@ class FitConfig:
     #: Output: the refined set (JSON), its name, and a metrics file next to it.
     output: str = "runs/pqeq_fit/pqeq-refined.json"
     name: str = "pqeq-refined"
-    #: Charge-transfer model of the fitted set: "global" or "split" (bond hardnesses, free with
-    #: trainable {kappa: all}), and the split-charge options (openmm_pqeq.electrostatics.splitcharge).
+    #: Charge-transfer model of the fitted set: "global" or "split" (bond hardnesses per element, free
+    #: with trainable {kappa: all}; per pair with {kappa_pairs: [...]}), and the split-charge options
+    #: (openmm_pqeq.electrostatics.bond_hardness).
     charge_transfer: str = "global"
     transfer: Dict[str, Any] = field(default_factory=dict)
     #: PQEq solver tolerances (physical mode).
@@ -162,8 +167,8 @@ class Structure:
     charge: float
     dipole: torch.Tensor  # (3,) e·Å
     polarizability: torch.Tensor  # (3, 3) Å³
-    field_step: float  # V/Å
-    field_energies: torch.Tensor  # (6,) eV
+    field_step: float  # V/Å (0 without field energies)
+    field_energies: Optional[torch.Tensor]  # (6,) eV, or None (polarizability labelled analytically)
     esp_points: torch.Tensor  # (M, 3) Å
     esp_values: torch.Tensor  # (M,) V
     #: charge group of each atom (N,), or None for one total charge
@@ -212,7 +217,8 @@ def load_structures(path: Union[str, Path], charge_constraint: Optional[Dict[str
             name=name,
             positions=t(atoms.get_positions()), numbers=torch.as_tensor(atoms.get_atomic_numbers(), dtype=torch.long),
             charge=float(info.get("charge", 0)), dipole=t(info["dipole"]), polarizability=t(info["polarizability"]),
-            field_step=float(info["field_step"]), field_energies=t(info["field_energies"]),
+            field_step=float(info.get("field_step", 0.0)),
+            field_energies=t(info["field_energies"]) if "field_energies" in info else None,
             esp_points=t(info.get("esp_points", np.zeros((0, 3)))), esp_values=t(info.get("esp_values", np.zeros(0))),
             groups=None if groups is None else torch.as_tensor(groups, dtype=torch.long), apt=apt,
             family=str(info.get("family", name)), kind=str(info.get("kind", "")),
@@ -249,7 +255,7 @@ def build_pqeq(elements: Sequence[Union[str, int]], params: str = "reaxnet", tra
 
 
 def free_parameters(pqeq: PQEq) -> List[torch.nn.Parameter]:
-    """The raw parameters a fit moves: per-element χ, J, R, K_s and per-pair bond hardnesses."""
+    """The raw parameters a fit moves: per-element χ, J, R, K_s and the free bond hardnesses."""
     return list(pqeq.trainable_parameters.parameters()) + list(pqeq.transfer.parameters())
 
 
@@ -285,7 +291,7 @@ def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[
         result["polarizability"], result["apt"] = linear_response(pqeq, s.positions, q, d, p, s.groups, n_groups)
     elif "polarizability" in targets:
         result["polarizability"] = analytic_polarizability(pqeq, s.positions, q, d, p, s.groups, n_groups)
-    if "field_energy" in targets:
+    if "field_energy" in targets and s.field_energies is not None:
         energies = []
         with pqeq.without_solution_derivatives():  # energies: envelope theorem, no implicit solution needed
             for axis in range(3):
@@ -309,7 +315,7 @@ def structure_errors(pred: Dict[str, torch.Tensor], s: Structure) -> Dict[str, t
     err: Dict[str, torch.Tensor] = {"dipole": (pred["dipole"] - s.dipole) * E_ANGSTROM_TO_DEBYE}
     if "polarizability" in pred:
         err["polarizability"] = (pred["polarizability"] - s.polarizability) * A3_TO_AU
-    if "field_energies" in pred:
+    if "field_energies" in pred and s.field_energies is not None:
         err["field_energy"] = (pred["field_energies"] - s.field_energies) * 1000.0
     if "esp" in pred:
         err["esp"] = pred["esp"] - s.esp_values
@@ -407,7 +413,8 @@ def metrics(pqeq: PQEq, structures: Sequence[Structure]) -> Dict[str, Any]:
             row: Dict[str, Any] = {
                 "kind": s.kind, "a_iso": abs(d_iso) * A3_TO_AU, "mu": abs(d_mu) * E_ANGSTROM_TO_DEBYE,
                 "a_iso_rel": abs(d_iso) / max(ref_iso, 1e-12), "mu_rel": abs(d_mu) / max(ref_mu, 1e-12),
-                "fe": (1000.0 * (pred["field_energies"] - s.field_energies)).abs().numpy().ravel(),
+                "fe": ((1000.0 * (pred["field_energies"] - s.field_energies)).abs().numpy().ravel()
+                       if "field_energies" in pred else np.zeros(0)),
                 "esp": ((pred["esp"] - s.esp_values) ** 2).numpy().ravel() if "esp" in pred else np.zeros(0),
                 "apt": (pred["apt"] - s.apt).numpy().ravel() if "apt" in pred else np.zeros(0)}
             if _is_water_monomer(s):
@@ -455,16 +462,34 @@ def refined_table(pqeq: PQEq, start: str) -> Dict[str, Dict[str, Any]]:
     return base
 
 
-def charge_transfer_record(pqeq: PQEq) -> Dict[str, Any]:
+def charge_transfer_record(pqeq: PQEq, seen: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     """The set's charge-transfer model: ``{"model": "global"}``, or ``"split"`` with its options and
-    the bond hardness (eV/e²) of every element pair, fitted ones included."""
+    the bond hardnesses (eV/e²) of the elements and pairs that have their own, fitted ones included
+    (``seen``: the pairs with data; :meth:`~openmm_pqeq.electrostatics.bond_hardness.BondHardness.record`)."""
     if pqeq.charge_transfer != "split":
         return {"model": "global"}
-    options = dict(pqeq.transfer.options)
-    hardness = dict(options.get("hardness") or {})
-    hardness.update(pqeq.transfer.values())
-    options["hardness"] = hardness
-    return {"model": "split", **options}
+    return {"model": "split", **pqeq.transfer.record(seen)}
+
+
+def generalize_bond_hardness(pqeq: PQEq, train: Sequence[Structure], elements: Sequence[int]) -> Dict[str, Any]:
+    """After a split-transfer fit: the charge-transfer record in which only the element pairs that
+    form bonds in the ``train`` structures keep their fitted κ⁰ and every other pair gets the
+    geometric mean of per-element values fitted to those (docs/method/splitcharge.md, *Bond
+    hardness of pairs without data*); ``pqeq.transfer`` is replaced by that (frozen) model, so
+    metrics computed next are those of the recorded set."""
+    seen = sorted(set().union(*[bonded_pairs(pqeq.transfer, s.positions, s.numbers) for s in train]))
+    record = charge_transfer_record(pqeq, seen)
+    pqeq.transfer = BondHardness(elements, {k: v for k, v in record.items() if k != "model"})
+    pqeq.n_trainable = pqeq.trainable_parameters.n_free
+    return record
+
+
+def kappa_spread(pqeq: PQEq) -> torch.Tensor:
+    """Σ_k (ln κ_k − mean ln κ)² over the free bond hardnesses (0 with fewer than two)."""
+    logs = pqeq.transfer.free_log_hardness()
+    if logs.shape[0] < 2:
+        return torch.zeros((), dtype=torch.float64)
+    return ((logs - logs.mean()) ** 2).sum()
 
 
 def _relative(path: str) -> str:
@@ -526,7 +551,10 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
     def closure_value():
         terms = loss_terms(pqeq, train, config.weights, config.scales, config.per_molecule, config.kind_weights)
         reg = sum((p * p).sum() for p in params)
-        return terms, terms["loss"] + config.regularization * reg
+        total = terms["loss"] + config.regularization * reg
+        if config.kappa_prior > 0:
+            total = total + config.kappa_prior * kappa_spread(pqeq)
+        return terms, total
 
     if config.optimizer == "adam":
         optimizer = torch.optim.Adam(params, lr=config.lr)
@@ -605,6 +633,9 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
         with torch.no_grad():
             for p, value in zip(params, best[1]):
                 p.copy_(value)
+    free_kappa = {"kappa": list(pqeq.transfer.elements), "kappa_pairs": list(pqeq.transfer.pairs)}
+    transfer_record = (generalize_bond_hardness(pqeq, train, elements) if pqeq.charge_transfer == "split"
+                       else charge_transfer_record(pqeq))
     after = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
     log("refined:   " + json.dumps(after))
     elements_table = refined_table(pqeq, config.start)
@@ -623,13 +654,13 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
                        "n_train": len(train), "n_test": len(test),
                        "test_structures": [s.name for s in test],
                        "free": {**{k: [SYMBOLS[z] for z in v] for k, v in pqeq.trainable_parameters.spec.items()},
-                                "kappa": list(pqeq.transfer.pairs)},
+                                **free_kappa},
                        "bounds": pqeq.trainable_parameters.bounds,
                        "fit_wall_s": round(time.perf_counter() - start_time, 1),
                        "final_loss": best[0], "rejected_steps": rejected},
         "metrics": {"tabulated": before, "refined": after},
         "history": history,
-        "charge_transfer": charge_transfer_record(pqeq),
+        "charge_transfer": transfer_record,
         "elements": elements_table,
     }
     atomic_write_text(config.output, json.dumps(result, indent=1))

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from openmm_pqeq.electrostatics import PQEq
-from openmm_pqeq.electrostatics.splitcharge import smooth_switch, split_polarizability
+from openmm_pqeq.electrostatics.bond_hardness import smooth_switch
+from openmm_pqeq.electrostatics.splitcharge import split_polarizability
 from openmm_pqeq.units import COULOMB_EV_A
 
 from helpers import central_difference, strain_cell, water_box, water_dimer

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from openmm_pqeq.electrostatics import PQEq
-from openmm_pqeq.fit.pqeq_fit import Structure, build_pqeq, charge_transfer_record, free_parameters, loss_terms, predict
+from openmm_pqeq.fit.pqeq_fit import (Structure, build_pqeq, charge_transfer_record, free_parameters, kappa_spread,
+                                      loss_terms, predict)
 
 WEIGHTS = {"dipole": 1.0, "polarizability": 1.0, "field_energy": 1.0, "esp": 0.5}
 SCALES = {"dipole": 0.1, "polarizability": 1.0, "field_energy": 2.0, "esp": 0.1}
@@ -31,7 +32,7 @@ def _set_raw(values, params):
 def _synthetic_structures():
     """Structures whose 'DFT' reference is the split model itself with other parameters."""
     ref = build_pqeq([1, 8, 11, 17], "reaxnet", SPEC, 1e-10, 1e-9, "split")
-    _set_raw([torch.tensor([0.3, -0.2]), torch.tensor([0.2, -0.3]), torch.linspace(-0.5, 0.5, 10)],
+    _set_raw([torch.tensor([0.3, -0.2]), torch.tensor([0.2, -0.3]), torch.linspace(-0.5, 0.5, 4)],
              free_parameters(ref))
     structures = []
     for pos, numbers, charge in _molecules():
@@ -62,8 +63,38 @@ def _fd_check(loss_fn, params, h=1e-5, tol=1e-5):
             assert abs(float(grad[k]) - fd) <= tol * max(1.0, abs(fd)), (param.shape, k, float(grad[k]), fd)
 
 
+def test_bond_hardness_combination_rules_and_pair_values():
+    for rule, combined in (("geometric", (2.0 * 8.0) ** 0.5), ("arithmetic", 5.0)):
+        pqeq = PQEq(["O", "H", "C"], charge_transfer="split",
+                    transfer={"element_hardness": {"H": 2.0, "O": 8.0}, "combination": rule, "default_hardness": 3.0,
+                              "hardness": {"C-O": 11.0}})
+        table = pqeq.transfer.hardness_table()
+        assert float(table[1, 8]) == pytest.approx(combined) and float(table[8, 1]) == float(table[1, 8])
+        assert float(table[1, 1]) == pytest.approx(2.0) and float(table[6, 6]) == pytest.approx(3.0)
+        assert float(table[6, 8]) == 11.0  # a pair's own value replaces the rule
+    with pytest.raises(ValueError, match="combination"):
+        PQEq(["O", "H"], charge_transfer="split", transfer={"combination": "harmonic"})
+    with pytest.raises(ValueError, match="does not support"):
+        PQEq(["O", "H"], charge_transfer="split", transfer={"element_hardness": {"C": 2.0}})
+
+
+def test_element_bond_hardnesses_are_free_bounded_and_their_spread_is_a_prior():
+    pqeq = PQEq(["O", "H", "C"], charge_transfer="split", trainable={"kappa": "all", "bounds": {"kappa": 4.0}},
+                transfer={"default_hardness": 3.0})
+    assert pqeq.transfer.elements == ["H", "C", "O"] and pqeq.n_trainable == 3
+    assert float(kappa_spread(pqeq).detach()) == 0.0
+    _set_raw([torch.tensor([1e6, 0.0, -1e6])], free_parameters(pqeq))
+    table = pqeq.transfer.hardness_table().detach()
+    assert float(table[1, 1]) == pytest.approx(12.0) and float(table[8, 8]) == pytest.approx(0.75)
+    assert float(table[1, 8]) == pytest.approx(3.0)  # geometric mean of 12 and 0.75
+    assert float(kappa_spread(pqeq)) == pytest.approx(2 * math.log(4.0) ** 2)
+    with pytest.raises(ValueError, match="element"):
+        PQEq(["O", "H"], charge_transfer="split", trainable={"kappa": ["C"]})
+
+
 def test_bond_hardness_bounds_and_start():
-    pqeq = PQEq(["O", "H"], charge_transfer="split", trainable={"kappa": ["O-H", "H-H"], "bounds": {"kappa": 4.0}},
+    pqeq = PQEq(["O", "H"], charge_transfer="split",
+                trainable={"kappa_pairs": ["O-H", "H-H"], "bounds": {"kappa": 4.0}},
                 transfer={"default_hardness": 3.0})
     assert pqeq.transfer.pairs == ["H-H", "H-O"] and pqeq.n_trainable == 2
     assert float(pqeq.transfer.hardness_table().detach()[1, 8]) == 3.0
@@ -75,7 +106,7 @@ def test_bond_hardness_bounds_and_start():
     with pytest.raises(ValueError, match="charge_transfer 'split'"):
         PQEq(["O", "H"], trainable={"kappa": "all"})
     with pytest.raises(ValueError, match="pair"):
-        PQEq(["O", "H"], charge_transfer="split", trainable={"kappa": ["C-H"]})
+        PQEq(["O", "H"], charge_transfer="split", trainable={"kappa_pairs": ["C-H"]})
 
 
 def test_implicit_derivatives_of_charges_dipole_and_forces_with_respect_to_bond_hardness():
@@ -83,7 +114,7 @@ def test_implicit_derivatives_of_charges_dipole_and_forces_with_respect_to_bond_
     pqeq = PQEq(["O", "H", "Na", "Cl"], charge_transfer="split", trainable=SPEC, charge_tolerance=1e-11,
                 shell_tolerance=1e-10, predictor_order=0)
     params = free_parameters(pqeq)
-    _set_raw([torch.tensor([0.1, -0.2]), torch.tensor([0.3, 0.1]), torch.linspace(-0.3, 0.4, 10)], params)
+    _set_raw([torch.tensor([0.1, -0.2]), torch.tensor([0.3, 0.1]), torch.linspace(-0.3, 0.4, 4)], params)
 
     def loss():
         outer = torch.is_grad_enabled()
@@ -101,7 +132,7 @@ def test_fit_loss_gradient_with_respect_to_bond_hardness_matches_finite_differen
     structures = _synthetic_structures()
     pqeq = build_pqeq([1, 8, 11, 17], "reaxnet", SPEC, 1e-10, 1e-9, "split")
     params = free_parameters(pqeq)
-    assert sum(p.numel() for p in params) == 14
+    assert sum(p.numel() for p in params) == 8
     _fd_check(lambda: loss_terms(pqeq, structures, WEIGHTS, SCALES)["loss"], params)
     optimizer = torch.optim.Adam(params, lr=0.1)
     losses = []
@@ -113,8 +144,8 @@ def test_fit_loss_gradient_with_respect_to_bond_hardness_matches_finite_differen
         losses.append(float(loss))
     assert losses[-1] < 0.5 * losses[0]
     record = charge_transfer_record(pqeq)
-    assert record["model"] == "split" and set(record["hardness"]) >= set(pqeq.transfer.pairs)
-    assert all(math.isfinite(v) and v > 0 for v in record["hardness"].values())
+    assert record["model"] == "split" and set(record["element_hardness"]) == {"H", "O", "Na", "Cl"}
+    assert all(math.isfinite(v) and v > 0 for v in record["element_hardness"].values())
     # a PQEq built from the record reproduces the fitted hardnesses
     rebuilt = PQEq(["O", "H", "Na", "Cl"], charge_transfer="split",
                    transfer={k: v for k, v in record.items() if k != "model"})
@@ -130,13 +161,16 @@ def test_shipped_split_set_selects_its_charge_transfer_model_and_round_trips(tmp
     if "pqeq-split" not in _load_tables()["sets"]:
         pytest.skip("openmm_pqeq/data/pqeq_split.json not shipped")
     model_name, options = charge_transfer_of("pqeq-split")
-    assert model_name == "split" and options["hardness"]
+    assert model_name == "split" and (options.get("element_hardness") or options.get("hardness"))
     assert charge_transfer_of("pqeq-refined")[0] == "global"
     info = provenance("pqeq-split")
     assert info["provenance"]["start"] == "pqeq-refined" and "test" in info["metrics"]["refined"]
     pqeq = PQEq(["O", "H", "C"], params="pqeq-split")
     assert pqeq.charge_transfer == "split"
-    assert float(pqeq.transfer.hardness_table()[1, 8]) == pytest.approx(options["hardness"]["H-O"])
+    from openmm_pqeq.electrostatics.bond_hardness import BondHardness, merge_transfer
+
+    expected = BondHardness([1, 6, 8], merge_transfer(options, None, [1, 6, 8])).hardness_table()
+    assert float(pqeq.transfer.hardness_table()[1, 8]) == pytest.approx(float(expected[1, 8]))
     assert PQEq(["O", "H"], params="pqeq-split", charge_transfer="global").charge_transfer == "global"
     model = build_model({"elements": ["O", "H"], "pqeq": {"params": "pqeq-split"}})
     save_model(model, tmp_path / "s.pt")
@@ -146,3 +180,55 @@ def test_shipped_split_set_selects_its_charge_transfer_model_and_round_trips(tmp
     a = model(pos, torch.tensor([8, 1, 1]), None, torch.zeros(3))
     b = loaded(pos, torch.tensor([8, 1, 1]), None, torch.zeros(3))
     assert torch.allclose(a["charges"], b["charges"], atol=1e-10)
+
+
+def test_element_hardnesses_recovered_from_pairs_that_follow_the_geometric_rule():
+    from openmm_pqeq.electrostatics.bond_hardness import element_hardness_from_pairs
+
+    truth = {"H": 2.0, "O": 8.0, "C": 4.0}
+    pairs = {"H-H": 2.0, "O-O": 8.0, "H-O": 4.0, "C-H": math.sqrt(8.0), "C-C": 4.0}
+    got = element_hardness_from_pairs(pairs, anchor=5.0)
+    for symbol, value in truth.items():
+        assert got[symbol] == pytest.approx(value, rel=2e-3)
+    # a lone hetero pair fixes only the product; the ridge splits it evenly around the anchor
+    lone = element_hardness_from_pairs({"Li-F": 20.0}, anchor=5.0)
+    assert math.sqrt(lone["Li"] * lone["F"]) == pytest.approx(20.0, rel=1e-2)
+    assert lone["Li"] == pytest.approx(lone["F"], rel=1e-6)
+    with pytest.raises(ValueError, match="positive"):
+        element_hardness_from_pairs({"H-H": -1.0}, anchor=5.0)
+
+
+def test_pairs_without_data_get_the_geometric_mean_of_their_elements():
+    from openmm_pqeq.electrostatics.bond_hardness import BondHardness, bonded_pairs
+    from openmm_pqeq.fit.pqeq_fit import generalize_bond_hardness
+
+    water = torch.tensor([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0]])
+    methanol_like = torch.tensor([[0.0, 0.0, 0.0], [1.43, 0.0, 0.0], [1.75, 0.9, 0.0]])  # C-O-H
+    pqeq = PQEq(["O", "H", "C"], charge_transfer="split", trainable={"kappa_pairs": "all", "chi": ["O"]},
+                transfer={"default_hardness": 5.0}, charge_tolerance=1e-11, shell_tolerance=1e-10)
+    assert bonded_pairs(pqeq.transfer, water, torch.tensor([8, 1, 1])) == {"H-O"}
+    assert bonded_pairs(pqeq.transfer, methanol_like, torch.tensor([6, 8, 1])) == {"C-O", "H-O"}
+    _set_raw([torch.tensor([0.2]), torch.linspace(-0.6, 0.6, 6)], free_parameters(pqeq))
+    fitted = pqeq.transfer.hardness_table().detach().clone()
+    train = [Structure(name="w", positions=water, numbers=torch.tensor([8, 1, 1]), charge=0.0, dipole=torch.zeros(3),
+                       polarizability=torch.zeros(3, 3), field_step=0.25, field_energies=torch.zeros(6),
+                       esp_points=torch.zeros(0, 3), esp_values=torch.zeros(0))]
+    with torch.no_grad():
+        before = predict(pqeq, train[0], ("dipole", "polarizability"))
+    record = generalize_bond_hardness(pqeq, train, [1, 6, 8])
+    assert set(record["hardness"]) == {"H-O"} and record["combination"] == "geometric"
+    assert record["hardness"]["H-O"] == pytest.approx(float(fitted[1, 8]))
+    elements = record["element_hardness"]
+    assert set(elements) == {"H", "O"}  # carbon has no data: it keeps default_hardness
+    table = pqeq.transfer.hardness_table()
+    assert float(table[1, 8]) == pytest.approx(float(fitted[1, 8]))
+    assert float(table[6, 8]) == pytest.approx(math.sqrt(5.0 * elements["O"]))
+    assert float(table[1, 1]) == pytest.approx(elements["H"]) and float(table[6, 6]) == 5.0
+    assert pqeq.n_trainable == 1 and pqeq.transfer.n_free == 0
+    # what the training structure sees is unchanged
+    with torch.no_grad():
+        after = predict(pqeq, train[0], ("dipole", "polarizability"))
+    assert torch.allclose(after["dipole"], before["dipole"], atol=1e-9)
+    assert torch.allclose(after["polarizability"], before["polarizability"], atol=1e-8)
+    rebuilt = BondHardness([1, 6, 8], {k: v for k, v in record.items() if k != "model"})
+    assert torch.allclose(rebuilt.hardness_table(), table.detach())
