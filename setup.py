@@ -151,6 +151,7 @@ setup(
     entry_points={
         "console_scripts": ["openmm-pqeq = openmm_pqeq.cli.main:main"],
         "openmmml.potentials": ["pqeq = openmm_pqeq.integrations.openmmml_plugin:PQEqPotentialImplFactory",
-                                "pqeq-water-demo = openmm_pqeq.integrations.openmmml_plugin:PQEqPotentialImplFactory"],
+                                "pqeq-water-demo = openmm_pqeq.integrations.openmmml_plugin:PQEqPotentialImplFactory",
+                                "pqeq-water-demo-v1 = openmm_pqeq.integrations.openmmml_plugin:PQEqPotentialImplFactory"],
     },
 )

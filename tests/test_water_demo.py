@@ -23,6 +23,36 @@ def test_shipped_entry():
     assert path.is_file() and path.stat().st_size < 5e6
 
 
+def test_water_demo_records_its_rule_and_range_and_v1_stays_loadable():
+    from openmm_pqeq.charge_constraint import policy_of
+
+    model = load_model("water-demo")
+    assert policy_of(model).rule == "molecules"
+    assert model.pqeq.params == "pqeq-water"
+    entry = known_models()["water-demo"]["provenance"]
+    assert entry["charge_constraint"]["rule"] == "molecules"
+    assert entry["training_range"]["elements"] == ["H", "O"] and entry["training_range"]["total_charges"] == [0.0, 0.0]
+    old = load_model("water-demo-v1")
+    assert old.pqeq.params == "reaxnet" and policy_of(old) is None  # older file: one total charge
+
+
+def test_water_demo_monomer_dipole_matches_pbe():
+    """Gas-phase monomer at the reference geometry of examples/data/water_response_pbe.extxyz:
+    the PBE/def2-SVPD dipole there is 1.840 D (water-demo-v1: 1.00 D)."""
+    from pathlib import Path
+
+    from openmm_pqeq.data_generation.response import read_response
+    from openmm_pqeq.units import E_ANGSTROM_TO_DEBYE
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "data" / "water_response_pbe.extxyz"
+    monomer = next(a for a in read_response(str(path)) if a.info["name"] == "monomer:eq")
+    reference = float(np.linalg.norm(monomer.info["dipole"]))
+    model = load_model("water-demo")
+    out = model(torch.tensor(monomer.positions), torch.tensor(monomer.numbers), None,
+                torch.zeros(3, dtype=torch.float64), 0.0, torch.zeros(3, dtype=torch.long))
+    assert float(out["dipole"].norm()) * E_ANGSTROM_TO_DEBYE == pytest.approx(reference * E_ANGSTROM_TO_DEBYE, rel=0.05)
+
+
 def test_water_demo_dimer():
     model = load_model("water-demo")
     numbers = torch.tensor([8, 1, 1, 8, 1, 1])

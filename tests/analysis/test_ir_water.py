@@ -27,6 +27,7 @@ def test_gas_phase_water_peaks_at_hessian_frequencies():
     peaks = spectrum_peaks(spectrum, min_height=0.05)
     assert len(peaks) == 2
     low, high = sorted(peaks)
-    # measured: 1597.8 against a 1582.9 cm⁻¹ Hessian bend; the stretch band at 3742.7 between 3684.4 and 3820.1
+    # measured with water-demo-v1: 1597.8 against a 1582.9 cm⁻¹ Hessian bend; the stretch band at 3742.7
+    # between 3684.4 and 3820.1
     assert low == pytest.approx(bend, abs=0.4 * spectrum.resolution_cm)
     assert symmetric - 0.5 * spectrum.resolution_cm < high < antisymmetric + 0.5 * spectrum.resolution_cm
