@@ -17,9 +17,11 @@ or a field of 50 V/Å is extrapolating, and says so.
 Independently of the training data, a shell displacement larger than
 :data:`MAX_SHELL_DISPLACEMENT_A` (0.5 Å) is an error.  Half an O–H bond: beyond it a shell
 sits on a neighbouring atom and the harmonic core–shell picture has lost its meaning (measured
-with water-demo in liquid water: largest O shell displacement 0.027 Å at 0.25 V/Å, 0.04 Å at
+with water-demo-v1 in liquid water: largest O shell displacement 0.027 Å at 0.25 V/Å, 0.04 Å at
 0.5 V/Å, 0.34 Å at 5 V/Å, 0.67 Å at 10 V/Å; so the bound sits about 15× beyond the
-training fields and 20× beyond the displacements seen there).  It stops MD in a runaway field
+training fields and 20× beyond the displacements seen there; the retrained water-demo, with the
+softer O shell of pqeq-water, has its O shells about 0.16 Å off their cores already in a
+gas-phase dimer at 0.25 V/Å, so there the bound is only 3× away).  It stops MD in a runaway field
 instead of letting it heat up silently.
 """
 

@@ -16,14 +16,18 @@ from openmm_pqeq.training_range import METADATA_KEY, set_training_range, trainin
 NEUTRAL_WEAK_FIELD = {"elements": ["H", "O"], "total_charges": [0.0, 0.0], "max_field_V_per_A": 0.5}
 
 
-def test_shipped_water_demo_records_its_training_range():
-    recorded = training_range_of(load_model("water-demo"))
-    frames = ase.io.read(REPO_DATA / "water_demo_train.extxyz", ":")  # all splits: bounds the training split
+@pytest.mark.parametrize("name, training_file, train_frames", [
+    ("water-demo", "water_model_train.extxyz", 413),  # 459 frames less the 10 % validation split
+    ("water-demo-v1", "water_demo_train.extxyz", 362),  # the training split of its provenance
+])
+def test_shipped_water_models_record_their_training_range(name, training_file, train_frames):
+    recorded = training_range_of(load_model(name))
+    frames = ase.io.read(REPO_DATA / training_file, ":")  # all splits: bounds the training split
     fields = [np.linalg.norm(a.info.get("field", np.zeros(3))) for a in frames]
     assert recorded["elements"] == ["H", "O"]
     assert recorded["total_charges"] == [0.0, 0.0] and {a.info["charge"] for a in frames} == {0}
     assert 0.25 <= recorded["max_field_V_per_A"] <= max(fields) + 1e-12
-    assert recorded["frames"] == 362  # the training split of its provenance
+    assert recorded["frames"] == train_frames
 
 
 def _messages(caught):
@@ -56,8 +60,10 @@ def test_a_runaway_shell_is_an_error():
     model = load_model("water-demo")
     positions, numbers = water_dimer()
     out = model(positions, numbers, None, torch.tensor([0.0, 0.0, 0.25]), 0.0)
-    assert out["shell_displacements"].norm(dim=1).max() < 0.05  # the demo's field: far below the bound
-    with pytest.raises(ValueError, match=r"the shell of atom \d+ moved 0\.\d+ Å from its core \(bound 0.5 Å\)"):
+    # the demo's field: well below the bound (the O shells of the pqeq-water model sit about 0.16 Å
+    # off their cores, mostly from the molecule's own field)
+    assert out["shell_displacements"].norm(dim=1).max() < 0.25
+    with pytest.raises(ValueError, match=r"the shell of atom \d+ moved \d+\.\d+ Å from its core \(bound 0.5 Å\)"):
         model(positions, numbers, None, torch.tensor([0.0, 0.0, 12.0]), 0.0)
 
 
