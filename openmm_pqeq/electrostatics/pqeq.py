@@ -56,6 +56,7 @@ from .._torchscript import constant
 from ..elements import SYMBOLS
 from ..neighbors import NeighborList, pair_vectors
 from ..units import COULOMB_EV_A, COULOMB_EV_A_PUBLISHED
+from .anderson import anderson_update
 from .bond_hardness import DEFAULT_KAPPA_BOUND, merge_transfer
 from .constraints import group_sum, make_feasible, project_out_group_means, project_preconditioned
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs, setup_kind
@@ -777,28 +778,10 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
             dq, dd, n_cg = self._newton_step(cache, gq, gd, q, p, cell, i, j, groups, counts, inv_ks, q_res, d_res)
             cg_iterations += n_cg
             f = torch.cat([dq, dd.reshape(-1)])
-            x_new = x + f
-            if self.anderson_depth > 0:
-                if iterations > 0:
-                    hist_dx.append(x - x_prev)
-                    hist_df.append(f - f_prev)
-                    if len(hist_dx) > self.anderson_depth:
-                        hist_dx = hist_dx[1:]
-                        hist_df = hist_df[1:]
-                if len(hist_dx) > 0:
-                    dx = torch.stack(hist_dx, dim=1)
-                    df = torch.stack(hist_df, dim=1)
-                    a = df * weight.unsqueeze(1)
-                    b = f * weight
-                    gram = a.transpose(0, 1) @ a
-                    scale = gram.diagonal().max()
-                    gram = gram + (1e-12 * scale + 1e-300) * torch.eye(gram.shape[0], dtype=gram.dtype,
-                                                                           device=gram.device)
-                    # solve_ex: no singularity check, so no host synchronization (the ridge keeps it regular)
-                    gamma = torch.linalg.solve_ex(gram, (a.transpose(0, 1) @ b).unsqueeze(1))[0].squeeze(1)
-                    x_new = x + f - (dx + df) @ gamma
-                x_prev = x
-                f_prev = f
+            x_new, hist_dx, hist_df = anderson_update(x, f, x_prev, f_prev, iterations == 0, hist_dx, hist_df, weight,
+                                                      self.anderson_depth)
+            x_prev = x
+            f_prev = f
             x = x_new
             q = x[:n]
             d = x[n:].reshape(n, 3)

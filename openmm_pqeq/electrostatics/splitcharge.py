@@ -80,6 +80,7 @@ import torch
 
 from .._torchscript import constant
 from ..neighbors import pair_vectors
+from .anderson import anderson_update
 from .bond_hardness import BondHardness
 from .kernels import pair_screening, safe_norm
 from .realspace import erf_over_r_and_derivative
@@ -294,26 +295,10 @@ class SplitChargeSolve:
                                                    diag, root_kappa)
             cg_iterations += n_cg
             f = torch.cat([du, dd.reshape(-1)])
-            x_new = x + f
-            if self.anderson_depth > 0:
-                if iterations > 0:
-                    hist_dx.append(x - x_prev)
-                    hist_df.append(f - f_prev)
-                    if len(hist_dx) > self.anderson_depth:
-                        hist_dx = hist_dx[1:]
-                        hist_df = hist_df[1:]
-                if len(hist_dx) > 0:
-                    dx = torch.stack(hist_dx, dim=1)
-                    df = torch.stack(hist_df, dim=1)
-                    a = df * weight.unsqueeze(1)
-                    gram = a.transpose(0, 1) @ a
-                    scale = float(gram.diagonal().max())
-                    gram = gram + (1e-12 * scale + 1e-300) * torch.eye(gram.shape[0], dtype=gram.dtype,
-                                                                           device=gram.device)
-                    gamma = torch.linalg.solve(gram, a.transpose(0, 1) @ (f * weight))
-                    x_new = x + f - (dx + df) @ gamma
-                x_prev = x
-                f_prev = f
+            x_new, hist_dx, hist_df = anderson_update(x, f, x_prev, f_prev, iterations == 0, hist_dx, hist_df, weight,
+                                                      self.anderson_depth)
+            x_prev = x
+            f_prev = f
             x = x_new
             u = x[:nb]
             d = x[nb:].reshape(n, 3)
