@@ -3,8 +3,9 @@
 DFT reference: central finite differences of analytic PBE/def2-SVPD forces (PySCF, the
 project's labelling settings, grid response on) in uniform fields ±h along x, y, z:
 Z*_{i,αβ} = (F_{iα}(+h e_β) − F_{iα}(−h e_β)) / 2h.  Model: :func:`openmm_pqeq.born_charges`
-(autograd through the converged PQEq solve) of the shipped ``water-demo`` model and of the PQEq
-term alone with the ``reaxnet`` and ``pqeq-refined`` parameter sets.  Geometry: the
+(autograd through the converged PQEq solve) of the shipped ``water-demo`` and ``water-demo-v1``
+models and of the PQEq term alone with the ``reaxnet``, ``pqeq-refined`` and ``pqeq-water``
+parameter sets (one neutral group: the molecule).  Geometry: the
 experimental gas-phase monomer (r_OH 0.9572 Å, HOH 104.52°), C2 along z, molecular plane xz
 (x in plane ⊥ C2, y out of plane).
 
@@ -88,9 +89,11 @@ def main(argv=None) -> dict:
                         geometry="experimental monomer, C2 along z, plane xz", positions_A=atoms.positions.tolist(),
                         dft={"method": method, "field_step_V_per_A": args.field_step,
                              "born_charges_e": reference.tolist(), "dipole_eA": dipole.tolist(), **summary(reference)})
-    models = {"water-demo (full model; PQEq reaxnet parameters)": load_model("water-demo"),
+    models = {"water-demo (full model; PQEq pqeq-water parameters)": load_model("water-demo"),
+              "water-demo-v1 (full model; PQEq reaxnet parameters)": load_model("water-demo-v1"),
               "PQEq reaxnet parameters": PQEq(["O", "H"], params="reaxnet"),
-              "PQEq pqeq-refined parameters": PQEq(["O", "H"], params="pqeq-refined")}
+              "PQEq pqeq-refined parameters": PQEq(["O", "H"], params="pqeq-refined"),
+              "PQEq pqeq-water parameters": PQEq(["O", "H"], params="pqeq-water")}
     report["models"] = {}
     for name, model in models.items():
         born, charges = model_born(model, atoms)
