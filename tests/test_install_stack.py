@@ -56,9 +56,13 @@ def _dry_run(tmp_path, **env):
     """The commands `make -n install` would run, with a fresh virtual-environment path."""
     if shutil.which("make") is None:
         pytest.skip("make not installed")
-    environment = {k: v for k, v in os.environ.items() if k not in ("OPENMM_PQEQ_CUDA", "TORCH_CUDA_ARCH_LIST")}
+    # without the variables of an enclosing make (`make test` runs this): a sub-make would print
+    # "Entering directory" lines and inherit the outer flags
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("OPENMM_PQEQ_CUDA", "TORCH_CUDA_ARCH_LIST", "MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     environment.update(env)
-    done = subprocess.run(["make", "-n", "install", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, env=environment,
+    done = subprocess.run(["make", "--no-print-directory", "-n", "install", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
+                          env=environment,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return [line.replace(str(tmp_path / "venv"), "VENV") for line in done.stdout.splitlines()]
