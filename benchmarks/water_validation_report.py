@@ -328,7 +328,8 @@ def _plots(analysed: Dict, out: Path) -> List[Path]:
             rows = sorted((v["field_V_per_A"], v["dielectric_linear_response"]) for s, v in run["stages"].items()
                           if s.startswith("field-"))
             ax.errorbar([f for f, _ in rows], [e["epsilon"] for _, e in rows], yerr=[e["error"] for _, e in rows],
-                        fmt="o-", color=f"C{k}", capsize=3, label=f"{label}: ⟨P⟩/(ε₀E) + 1 in a field")
+                        fmt="o-", color=f"C{k}", capsize=3,
+                        label=f"{label}: apparent ε(E) = 1 + (⟨P⟩ − ⟨P⟩₀)/(ε₀E)")
             fluctuation = run["stages"]["nvt"].get("dielectric_fluctuation")
             if fluctuation:
                 ax.errorbar([0.0], [fluctuation["epsilon"]], yerr=[fluctuation["error"]], fmt="D", color=f"C{k}",
@@ -337,7 +338,7 @@ def _plots(analysed: Dict, out: Path) -> List[Path]:
         ax.axhspan(78.4 * 1.4, 78.4 * 1.6, color="0.85", zorder=0, label="PBE AIMD: at least 40 % high")
         ax.set_xlabel("field (V/Å)")
         ax.set_ylabel("static dielectric constant")
-        ax.set_yscale("log")
+        ax.set_ylim(bottom=0)
         ax.legend(frameon=False, fontsize=7)
         made.append(_save(plt, fig, out / "water_validation_dielectric.png"))
 
@@ -353,7 +354,8 @@ def _plots(analysed: Dict, out: Path) -> List[Path]:
                 ax.plot(t, s["intermolecular_oh_min_A"], lw=0.7, color=f"C{j}", ls="--" if k == 0 else ":")
         ax.axhline(DISSOCIATION_OH_A, color="k", lw=0.8, label=f"dissociation threshold {DISSOCIATION_OH_A} Å")
         ax.set_xlabel("time in the field (ps)")
-        ax.set_ylabel("O–H (Å): longest bond; dashed: shortest H-bond")
+        ax.set_ylabel("O–H distance (Å)")
+        ax.set_title("solid: longest O–H bond; dashed: shortest intermolecular O···H", fontsize=8)
         ax.legend(frameon=False, fontsize=6)
         made.append(_save(plt, fig, out / "water_validation_chemistry.png"))
     return made
