@@ -180,6 +180,36 @@ def _summary(stages: Dict, polarizability: Dict) -> Dict:
     }
 
 
+def _shortfalls(stages: Dict) -> List[str]:
+    """Plain statements of where a run is shorter or smaller than the validation asks (:data:`REQUESTED`)."""
+    notes = []
+    nvt = stages.get("nvt")
+    if nvt is None:
+        notes.append("no NVT run: no g(r), no fluctuation dielectric constant")
+    else:
+        if nvt["production_ps"] < 10:
+            notes.append(f"NVT production {nvt['production_ps']:.1f} ps after {nvt['equilibration_ps']} ps of "
+                         "equilibration; asked: at least 10 ps")
+        if nvt["n_molecules"] < 64:
+            notes.append(f"{nvt['n_molecules']} molecules; asked: at least 64")
+    fields = {k: v for k, v in stages.items() if k.startswith("field-")}
+    in_fields = sum(v["production_ps"] + v["equilibration_ps"] for v in fields.values())
+    if not fields:
+        notes.append("no field runs: no field response, no stability check in fields")
+    elif in_fields < 10:
+        notes.append(f"{in_fields:.1f} ps in fields of {', '.join(str(v['field_V_per_A']) for v in fields.values())} "
+                     "V/A in all (equilibration included); asked: at least 10 ps below 0.3 V/A")
+    if "npt" in stages:
+        notes.append(f"NPT {stages['npt']['production_ps']:.1f} ps after {stages['npt']['equilibration_ps']} ps: "
+                     "the density of a 64-molecule box needs several times longer to converge")
+    if nvt is not None and "dielectric_fluctuation" in nvt:
+        needed = nvt["dielectric_fluctuation"]["run_ps_for_10_percent"]
+        notes.append(f"dielectric constant: {nvt['production_ps']:.1f} ps of zero-field dipole fluctuations; a 10 % "
+                     f"error needs about {needed:.0f} ps at the measured correlation time, about 530 ps at the 8 ps "
+                     "of liquid water's collective dipole")
+    return notes
+
+
 def report(runs: List[Tuple[str, Path]], out: Path = RESULTS) -> Dict:
     """The results JSON and plots of the runs ``(label, folder)``; the first is the main one."""
     import matplotlib
@@ -202,6 +232,10 @@ def report(runs: List[Tuple[str, Path]], out: Path = RESULTS) -> Dict:
                     "requested": REQUESTED, "references": REFERENCES, "runs": {}}
     for label, run in analysed.items():
         result["runs"][label] = {"folder": run["folder"], "model": run.get("model"),
+                                 "run_lengths_ps": {stage: {"equilibration": v["equilibration_ps"],
+                                                            "production": v["production_ps"]}
+                                                    for stage, v in run["stages"].items()},
+                                 "shorter_than_asked": _shortfalls(run["stages"]),
                                  "summary": _summary(run["stages"], run["polarizability"]),
                                  "stages": run["stages"], "polarizability": run["polarizability"]}
     plots = _plots(analysed, out)
