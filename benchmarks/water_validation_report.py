@@ -310,7 +310,9 @@ def _plots(analysed: Dict, out: Path) -> List[Path]:
             n = [p["n_molecules"] for p in entries]
             for rule, marker, text in (("molecules", "o-", "one group per molecule"), ("total", "s--",
                                                                                     "one total charge")):
-                ax.errorbar(n, [p["mean_A3"][rule] for p in entries], yerr=[p["std_A3"][rule] for p in entries],
+                mean = [np.nan if p["mean_A3"][rule] is None else p["mean_A3"][rule] for p in entries]
+                spread = [np.nan if p["std_A3"][rule] is None else p["std_A3"][rule] for p in entries]
+                ax.errorbar(n, mean, yerr=spread,
                             fmt=marker, color=f"C{k}", capsize=3, label=f"{label}, {text}")
         ax.axhline(1.5, color="k", ls="--", label="DFT about 1.5 Å³")
         ax.set_xlabel("molecules in the periodic box")
