@@ -43,14 +43,15 @@ def _trajectory(frames, keep, topology):
 def chemistry(frames, keep, n_molecules: int) -> Dict:
     """Proton transfer (an H closer to a foreign O than to its own) and dissociation (an O–H bond
     longer than :data:`DISSOCIATION_OH_A`) over the frames ``keep``; molecules are O, H, H in
-    topology order; per-frame longest O–H bond and shortest intermolecular O···H (Å)."""
+    topology order.  Counts: (H, frame) pairs and frames with at least one; per-frame longest
+    O–H bond and shortest intermolecular O···H (Å)."""
     positions = frames["positions_A"][keep].astype(float)
     boxes = frames["box_A"][keep]
     oxygens = np.arange(n_molecules) * 3
     hydrogens = np.stack([oxygens + 1, oxygens + 2], 1).ravel()
     own = np.repeat(np.arange(n_molecules), 2)
     rows = np.arange(len(hydrogens))
-    transfers = dissociated = 0
+    transferred, dissociated = [], []
     oh_max, foreign_min = [], []
     for x, box in zip(positions, boxes):
         d = x[hydrogens][:, None, :] - x[oxygens][None, :, :]
@@ -59,11 +60,13 @@ def chemistry(frames, keep, n_molecules: int) -> Dict:
         r = np.linalg.norm(d, axis=-1)
         bonded = r[rows, own].copy()
         r[rows, own] = np.inf
-        transfers += int((r.min(1) < bonded).sum())
-        dissociated += int((bonded > DISSOCIATION_OH_A).sum())
+        transferred.append(int((r.min(1) < bonded).sum()))
+        dissociated.append(int((bonded > DISSOCIATION_OH_A).sum()))
         oh_max.append(float(bonded.max()))
         foreign_min.append(float(r.min()))
-    return {"proton_transfer_events": transfers, "dissociated_bond_frames": dissociated,
+    return {"proton_transfer_h_frames": sum(transferred), "frames_with_proton_transfer": int(np.count_nonzero(
+                transferred)), "dissociated_bond_frames": sum(dissociated),
+            "frames_with_dissociated_bond": int(np.count_nonzero(dissociated)),
             "oh_max_A": max(oh_max), "intermolecular_oh_min_A": min(foreign_min), "frames": int(keep.sum()),
             "series": {"oh_max_A": oh_max, "intermolecular_oh_min_A": foreign_min}}
 
@@ -178,10 +181,16 @@ def _summary(stages: Dict, polarizability: Dict) -> Dict:
                                                            v["dielectric_linear_response"]["error"]]
                                       for v in fields.values()},
         "cos_theta_by_field": {v["field_V_per_A"]: v["cos_theta"] for v in [nvt, *fields.values()] if v},
+        "chemistry_by_stage": {stage: {k: v["chemistry"][k] for k in ("frames_with_proton_transfer",
+                                                                      "frames_with_dissociated_bond", "oh_max_A",
+                                                                      "intermolecular_oh_min_A", "frames")}
+                               for stage, v in stages.items()},
         "field_stability": {"ps_in_fields_up_to_0.3": sum(v["production_ps"] for v in fields.values()
                                                           if v["field_V_per_A"] <= 0.3 + 1e-9),
-                            "proton_transfer_events": sum(c["proton_transfer_events"] for c in stability),
-                            "dissociated_bond_frames": sum(c["dissociated_bond_frames"] for c in stability),
+                            "frames_with_proton_transfer": sum(c["frames_with_proton_transfer"] for c in stability),
+                            "frames_with_dissociated_bond": sum(c["frames_with_dissociated_bond"]
+                                                                for c in stability),
+                            "frames": sum(c["frames"] for c in stability),
                             "oh_max_A": max((c["oh_max_A"] for c in stability), default=None)},
     }
 
