@@ -469,29 +469,37 @@ def liquid_polarizability(model_name: str, folder: Path, stage: str, n_frames: i
     numbers = torch.tensor([8, 1, 1] * n_molecules)
     groups = torch.arange(n_atoms) // 3
     per_molecule: Dict[str, List[float]] = {"molecules": [], "total": []}
-    epsilon_inf, net_charges = [], []
+    epsilon_inf, net_charges, failures = [], [], []
     for k in chosen:
         positions = torch.tensor(frames["positions_A"][k], dtype=torch.float64)
         cell = torch.tensor(frames["box_A"][k], dtype=torch.float64)
         for rule, g in (("molecules", groups), ("total", None)):
-            alpha = frame_polarizability(pqeq, positions, numbers, cell, g)
+            try:  # a solve that does not converge is a result (recorded), not the end of the run
+                alpha = frame_polarizability(pqeq, positions, numbers, cell, g)
+            except RuntimeError as error:
+                failures.append({"step": int(frames["step"][k]), "rule": rule, "error": str(error)[:200]})
+                continue
             per_molecule[rule].append(float(np.trace(alpha)) / 3 * COULOMB_EV_A / n_molecules)
             if rule == "molecules":
                 volume = abs(float(np.linalg.det(frames["box_A"][k])))
                 epsilon_inf.append(1.0 + float(np.trace(alpha)) / 3 / (volume * VACUUM_PERMITTIVITY_E_PER_V_A))
-        with torch.no_grad():
-            charges = pqeq(positions, numbers, cell, torch.zeros(3, dtype=torch.float64), 0.0, None)["charges"]
-        net_charges.append(charges.numpy().reshape(n_molecules, 3).sum(1))
+        try:
+            with torch.no_grad():
+                charges = pqeq(positions, numbers, cell, torch.zeros(3, dtype=torch.float64), 0.0, None)["charges"]
+            net_charges.append(charges.numpy().reshape(n_molecules, 3).sum(1))
+        except RuntimeError as error:
+            failures.append({"step": int(frames["step"][k]), "rule": "total, zero field", "error": str(error)[:200]})
     dipoles = molecular_dipoles(frames["positions_A"][keep], frames["charges_e"][keep], np.arange(n_atoms) // 3,
                                 frames["box_A"][keep], frames["shell_dipoles_eA"][keep])
     magnitudes = np.linalg.norm(dipoles, axis=-1) * E_ANGSTROM_TO_DEBYE
-    net = np.concatenate(net_charges)
+    net = np.concatenate(net_charges) if net_charges else np.full(1, np.nan)
     return {"stage": stage, "model": progress["model"], "n_molecules": n_molecules,
             "frames": [int(frames["step"][k]) for k in chosen],
             "field_V_per_A": POLARIZABILITY_FIELD, "per_molecule_A3": per_molecule,
-            "mean_A3": {r: float(np.mean(v)) for r, v in per_molecule.items()},
-            "std_A3": {r: float(np.std(v)) for r, v in per_molecule.items()},
-            "epsilon_infinity": float(np.mean(epsilon_inf)),
+            "mean_A3": {r: float(np.mean(v)) if v else None for r, v in per_molecule.items()},
+            "std_A3": {r: float(np.std(v)) if v else None for r, v in per_molecule.items()},
+            "epsilon_infinity": float(np.mean(epsilon_inf)) if epsilon_inf else None,
+            "failed_solves": failures,
             "molecular_dipole_D": {"mean": float(magnitudes.mean()), "std": float(magnitudes.std()),
                                    "frames": int(keep.sum())},
             "net_molecular_charge_total_rule_e": {"rms": float(np.sqrt((net**2).mean())),

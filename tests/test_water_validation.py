@@ -81,7 +81,8 @@ def test_intact_water_has_no_transfer_or_dissociation_even_across_the_boundary()
     first = np.array(_water([0.1, 4.0, 4.0], direction=(-1.0, 0.0, 0.0))) % 8.0
     positions = np.concatenate([first, _water([3.0, 4.0, 4.0])])
     result = water_validation_report.chemistry(_frames(positions, box), np.array([True]), 2)
-    assert result["proton_transfer_events"] == 0 and result["dissociated_bond_frames"] == 0
+    assert result["proton_transfer_h_frames"] == 0 and result["dissociated_bond_frames"] == 0
+    assert result["frames_with_proton_transfer"] == 0 and result["frames_with_dissociated_bond"] == 0
     assert result["oh_max_A"] == pytest.approx(0.96, abs=1e-6)
 
 
@@ -91,7 +92,7 @@ def test_a_proton_moved_to_the_neighbour_counts_as_transfer_and_dissociation():
     # the H atoms of molecule 0 point towards molecule 1; move one to 1.0 Å from O of molecule 1
     positions[1] = positions[3] + (positions[1] - positions[3]) / np.linalg.norm(positions[1] - positions[3]) * 1.0
     result = water_validation_report.chemistry(_frames(positions, box), np.array([True]), 2)
-    assert result["proton_transfer_events"] == 1
+    assert result["proton_transfer_h_frames"] == 1 and result["frames_with_proton_transfer"] == 1
     assert result["dissociated_bond_frames"] == 1  # its own O is 1.7 Å away
     assert result["intermolecular_oh_min_A"] == pytest.approx(1.0, abs=1e-9)
 
