@@ -50,6 +50,23 @@ def central_difference(fn: Callable[[torch.Tensor], float], x: torch.Tensor, h: 
     return grad
 
 
+def assert_gradients_match_finite_differences(loss_fn: Callable[[], torch.Tensor], params, h: float = 1e-5,
+                                              tol: float = 1e-6) -> None:
+    """Autograd gradients of ``loss_fn()`` by each entry of each 1-D tensor in ``params`` against
+    central differences with step ``h``: |grad − fd| ≤ tol · max(1, |fd|)."""
+    grads = torch.autograd.grad(loss_fn(), params)
+    for param, grad in zip(params, grads):
+        for k in range(param.shape[0]):
+            with torch.no_grad():
+                param[k] += h
+                up = float(loss_fn())
+                param[k] -= 2 * h
+                down = float(loss_fn())
+                param[k] += h
+            fd = (up - down) / (2 * h)
+            assert abs(float(grad[k]) - fd) <= tol * max(1.0, abs(fd)), (param.shape, k, float(grad[k]), fd)
+
+
 def strain_cell(positions: torch.Tensor, cell: torch.Tensor, strain: torch.Tensor):
     """Apply a (3, 3) strain: r -> r (1 + ε), cell -> cell (1 + ε)."""
     deform = torch.eye(3, dtype=positions.dtype) + strain

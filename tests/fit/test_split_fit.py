@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from helpers import assert_gradients_match_finite_differences
 
 from openmm_pqeq.electrostatics import PQEq
 from openmm_pqeq.fit.pqeq_fit import (Structure, build_pqeq, charge_transfer_record, free_parameters, kappa_spread,
@@ -47,20 +48,6 @@ def _synthetic_structures():
         s.field_energies, s.esp_values = pred["field_energies"], pred["esp"]
         structures.append(s)
     return structures
-
-
-def _fd_check(loss_fn, params, h=1e-5, tol=1e-5):
-    grads = torch.autograd.grad(loss_fn(), params)
-    for param, grad in zip(params, grads):
-        for k in range(param.shape[0]):
-            with torch.no_grad():
-                param[k] += h
-                up = float(loss_fn())
-                param[k] -= 2 * h
-                down = float(loss_fn())
-                param[k] += h
-            fd = (up - down) / (2 * h)
-            assert abs(float(grad[k]) - fd) <= tol * max(1.0, abs(fd)), (param.shape, k, float(grad[k]), fd)
 
 
 def test_bond_hardness_combination_rules_and_pair_values():
@@ -125,7 +112,7 @@ def test_implicit_derivatives_of_charges_dipole_and_forces_with_respect_to_bond_
             (forces,) = torch.autograd.grad(-out["energy"], pos, create_graph=outer)
         return (forces ** 2).sum() + (out["dipole"] ** 2).sum() + (out["charges"] ** 3).sum() + out["energy"]
 
-    _fd_check(loss, params)
+    assert_gradients_match_finite_differences(loss, params, tol=1e-5)
 
 
 def test_fit_loss_gradient_with_respect_to_bond_hardness_matches_finite_differences_and_a_fit_reduces_it():
@@ -133,7 +120,8 @@ def test_fit_loss_gradient_with_respect_to_bond_hardness_matches_finite_differen
     pqeq = build_pqeq([1, 8, 11, 17], "reaxnet", SPEC, 1e-10, 1e-9, "split")
     params = free_parameters(pqeq)
     assert sum(p.numel() for p in params) == 8
-    _fd_check(lambda: loss_terms(pqeq, structures, WEIGHTS, SCALES)["loss"], params)
+    assert_gradients_match_finite_differences(lambda: loss_terms(pqeq, structures, WEIGHTS, SCALES)["loss"], params,
+                                              tol=1e-5)
     optimizer = torch.optim.Adam(params, lr=0.1)
     losses = []
     for _ in range(6):

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from helpers import assert_gradients_match_finite_differences
 
 from openmm_pqeq.electrostatics import PQEq
 from openmm_pqeq.electrostatics.implicit import analytic_polarizability, electrostatic_potential
@@ -95,28 +96,14 @@ def _solution_loss(pqeq, pos, numbers, points):
     return (out["dipole"] ** 2).sum() + (out["charges"] ** 3).sum() + (esp ** 2).sum() + out["energy"]
 
 
-def _fd_check(loss_fn, pqeq, h=1e-5, tol=1e-6):
-    params = list(pqeq.trainable_parameters.parameters())
-    grads = torch.autograd.grad(loss_fn(), params)
-    for param, grad in zip(params, grads):
-        for k in range(param.shape[0]):
-            with torch.no_grad():
-                param[k] += h
-                up = float(loss_fn())
-                param[k] -= 2 * h
-                down = float(loss_fn())
-                param[k] += h
-            fd = (up - down) / (2 * h)
-            assert abs(float(grad[k]) - fd) <= tol * max(1.0, abs(fd)), (param.shape, k, float(grad[k]), fd)
-
-
 def test_implicit_derivatives_of_solution_quantities_match_finite_differences():
     pos, numbers = _nacl_water()
     pqeq = PQEq(["O", "H", "Na", "Cl"], trainable=SPEC, charge_tolerance=1e-11, shell_tolerance=1e-10,
                 predictor_order=0)
     _set_raw(pqeq, [torch.linspace(-0.3, 0.3, 4)] * 4)
     points = torch.tensor([[3.0, 1.0, 0.5], [-2.0, -3.0, 2.5], [0.5, 3.5, -1.0]])
-    _fd_check(lambda: _solution_loss(pqeq, pos, numbers, points), pqeq)
+    assert_gradients_match_finite_differences(lambda: _solution_loss(pqeq, pos, numbers, points),
+                                              list(pqeq.trainable_parameters.parameters()))
 
 
 def test_analytic_polarizability_matches_finite_field_and_its_gradient():
@@ -144,7 +131,7 @@ def test_analytic_polarizability_matches_finite_field_and_its_gradient():
                                     pqeq.atom_parameters(numbers, torch.float64))
         return (a * a).sum()
 
-    _fd_check(loss, pqeq, tol=1e-5)
+    assert_gradients_match_finite_differences(loss, list(pqeq.trainable_parameters.parameters()), tol=1e-5)
 
 
 def _synthetic_structures(reference_raw):
@@ -169,7 +156,8 @@ def _synthetic_structures(reference_raw):
 def test_fit_loss_gradient_matches_finite_differences_and_a_tiny_fit_reduces_it():
     structures = _synthetic_structures([torch.tensor([0.3, -0.2, 0.1, 0.2])] * 4)
     pqeq = build_pqeq([1, 8, 11, 17], "reaxnet", {"chi": ["O", "Cl"], "Ks": "all", "R": ["Na"]}, 1e-10, 1e-9)
-    _fd_check(lambda: loss_terms(pqeq, structures, WEIGHTS, SCALES)["loss"], pqeq, tol=1e-5)
+    assert_gradients_match_finite_differences(lambda: loss_terms(pqeq, structures, WEIGHTS, SCALES)["loss"],
+                                              list(pqeq.trainable_parameters.parameters()), tol=1e-5)
     params = list(pqeq.trainable_parameters.parameters())
     optimizer = torch.optim.Adam(params, lr=0.1)
     losses = []
@@ -249,7 +237,7 @@ def test_force_loss_gradient_with_respect_to_pqeq_parameters():
             (forces,) = torch.autograd.grad(-energy, pos, create_graph=outer)
         return (forces ** 2).sum() + energy
 
-    _fd_check(loss, pqeq, tol=1e-5)
+    assert_gradients_match_finite_differences(loss, list(pqeq.trainable_parameters.parameters()), tol=1e-5)
 
 
 def test_periodic_systems_with_freed_parameters():
