@@ -15,8 +15,12 @@ metadata key ``"charge_constraint"`` (:data:`METADATA_KEY`)::
   ASE, ``openmm-pqeq evaluate``): ``"distance"``, connected components of the bonds between
   atoms closer than ``bond_factor`` × the sum of their covalent radii (Cordero et al., Dalton
   Trans. 2008, 2832, as tabulated by ASE; water: O–H < 1.26 Å, H-bonds in the liquid are longer
-  than 1.45 Å).  OpenMM uses the bonds of the Topology, which give the same molecules for intact
-  molecules.
+  than 1.45 Å).  OpenMM uses the bonds of the Topology, fixed for the whole run, which give the
+  same molecules for intact molecules.  A structure's own per-atom array ``molecule``
+  (:data:`MOLECULE_ARRAY`, integer labels, e.g. an extxyz column) wins over the distance rule:
+  frames cut out of MD where a proton has moved to a neighbour keep the molecules of the MD's
+  Topology, so training sees the groups that the MD ran with (with the distance rule the groups,
+  and with them E_PQEq, jump by up to 2 eV as an O–H bond passes 1.26 Å).
 - ``group_charges``: ``"neutral"`` (every molecule has zero charge).
 
 Every entry point (``create_system``, ``add_pqeq_force``, openmm-ml's ``createSystem``, the ASE
@@ -40,6 +44,8 @@ import numpy as np
 
 #: Model-file metadata key of the policy.
 METADATA_KEY = "charge_constraint"
+#: Per-atom array (ASE ``atoms.arrays``) of molecule labels that wins over the distance rule.
+MOLECULE_ARRAY = "molecule"
 RULES = ("molecules", "total")
 MOLECULES_FROM = ("distance",)
 GROUP_CHARGES = ("neutral",)
@@ -92,13 +98,28 @@ class ChargeConstraint:
         return asdict(self) if self.molecular else {"rule": "total"}
 
     def molecule_groups(self, atoms) -> np.ndarray:
-        """Group index (N,) int64 of every atom of an ASE ``Atoms``: molecules by the distance
-        rule, with the periodic images of a cell (minimum image through ASE's neighbour list)."""
-        return molecules_by_distance(atoms, self.bond_factor)
+        """Group index (N,) int64 of every atom of an ASE ``Atoms``: its ``molecule`` array when it
+        has one, else molecules by the distance rule (:func:`molecules_of`)."""
+        return molecules_of(atoms, self.bond_factor)
 
     def groups(self, atoms) -> Optional[np.ndarray]:
         """Groups (N,) of ``atoms`` under this policy, or None for one total charge."""
         return self.molecule_groups(atoms) if self.molecular else None
+
+
+def molecules_of(atoms, bond_factor: float = 1.3) -> np.ndarray:
+    """Molecule index (N,) int64 of every atom of an ASE ``Atoms``, numbered 0, 1, ... in order of
+    first atom: the structure's own ``atoms.arrays["molecule"]`` labels when present (any integers),
+    else :func:`molecules_by_distance`."""
+    labels = atoms.arrays.get(MOLECULE_ARRAY) if hasattr(atoms, "arrays") else None
+    if labels is None:
+        return molecules_by_distance(atoms, bond_factor)
+    labels = np.asarray(labels)
+    if labels.shape != (len(atoms),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"atoms.arrays[{MOLECULE_ARRAY!r}] must be one integer label per atom ({len(atoms)},), "
+                         f"got dtype {labels.dtype} and shape {labels.shape}")
+    order = {label: k for k, label in enumerate(dict.fromkeys(labels.tolist()))}
+    return np.asarray([order[label] for label in labels.tolist()], dtype=np.int64)
 
 
 def molecules_by_distance(atoms, bond_factor: float = 1.3) -> np.ndarray:

@@ -6,8 +6,8 @@ import ase
 import numpy as np
 import pytest
 
-from openmm_pqeq.charge_constraint import (ChargeConstraint, connected_components, molecules_by_distance, policy_of,
-                                           resolve_charge_groups, set_policy)
+from openmm_pqeq.charge_constraint import (ChargeConstraint, connected_components, molecules_by_distance, molecules_of,
+                                           policy_of, resolve_charge_groups, set_policy)
 from openmm_pqeq.io import load_model, save_model
 from openmm_pqeq.model import build_model
 
@@ -32,6 +32,64 @@ def test_molecules_by_distance_open_and_periodic():
     open_copy = box.copy()
     open_copy.pbc = False
     assert molecules_by_distance(open_copy).tolist() == [0, 1, 0]  # without the cell, H1 is far away
+
+
+def _proton_on_the_way(oh_A):
+    """Water dimer (O–O 2.8 Å along x) whose bridging H sits ``oh_A`` from its own O, towards the other O."""
+    atoms = ase.Atoms("OH2OH2", positions=np.vstack([WATER, WATER + [2.8, 0.0, 0.0]]))
+    atoms.positions[1] = [oh_A, 0.0, 0.0]
+    return atoms
+
+
+def test_molecule_array_wins_over_the_distance_rule():
+    atoms = _proton_on_the_way(1.4)  # 1.4 Å from both O: the distance rule makes the H its own molecule
+    assert molecules_by_distance(atoms).tolist() == [0, 1, 0, 2, 2, 2]
+    atoms.arrays["molecule"] = np.array([7, 7, 7, 3, 3, 3])
+    assert molecules_of(atoms).tolist() == [0, 0, 0, 1, 1, 1]  # renumbered in order of first atom
+    assert ChargeConstraint("molecules").groups(atoms).tolist() == [0, 0, 0, 1, 1, 1]
+    del atoms.arrays["molecule"]
+    assert molecules_of(atoms).tolist() == [0, 1, 0, 2, 2, 2]
+    atoms.arrays["molecule"] = np.full(6, 0.5)
+    with pytest.raises(ValueError, match="integer label per atom"):
+        molecules_of(atoms)
+
+
+def test_molecule_column_survives_extxyz_and_reaches_the_training_tensors(tmp_path):
+    import ase.io
+
+    from openmm_pqeq.train.data import atoms_to_tensors
+
+    atoms = _proton_on_the_way(1.4)
+    atoms.arrays["molecule"] = np.array([0, 0, 0, 1, 1, 1])
+    atoms.info["energy"] = 0.0
+    ase.io.write(tmp_path / "f.extxyz", atoms, format="extxyz")
+    read = ase.io.read(tmp_path / "f.extxyz")
+    tensors = atoms_to_tensors([read], charge_constraint=ChargeConstraint("molecules"))
+    assert tensors["groups"].tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_pqeq_energy_along_a_proton_transfer_follows_its_force_with_the_molecule_array():
+    """Along a proton-transfer path the PQEq energy must be the integral of its force (a smooth
+    surface, as in OpenMM, whose Topology keeps its molecules): with the molecule array it is;
+    with the distance rule the groups change at O–H 1.26 Å and the energy jumps."""
+    from openmm_pqeq.integrations.ase_calculator import PQEqCalculator
+
+    model = build_model({"elements": ["O", "H"], "pqeq": {"mode": "physical", "params": "pqeq-water"}})
+    set_policy(model, ChargeConstraint("molecules"))
+    path = np.linspace(1.15, 1.40, 26)  # Å; the distance rule's O–H bond ends at 1.26 Å
+
+    def energy_and_force(calculator, oh):
+        atoms = _proton_on_the_way(oh)
+        if calculator == "array":
+            atoms.arrays["molecule"] = np.array([0, 0, 0, 1, 1, 1])
+        atoms.calc = PQEqCalculator(model)
+        return atoms.get_potential_energy(), atoms.get_forces()[1, 0]
+
+    for kind, smooth in (("array", True), ("distance", False)):
+        energies, forces = np.array([energy_and_force(kind, oh) for oh in path]).T
+        work = -0.5 * (forces[1:] + forces[:-1]) * np.diff(path)  # trapezoid ∫ −F dx, eV
+        worst = np.max(np.abs(np.diff(energies) - work))
+        assert (worst < 2e-3) == smooth, (kind, worst)
 
 
 def test_connected_components_numbering():

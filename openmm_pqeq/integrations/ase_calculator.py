@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 
-from ..charge_constraint import (ChargeConstraint, molecules_by_distance, policy_of, resolve_charge_groups,
+from ..charge_constraint import (ChargeConstraint, molecules_of, policy_of, resolve_charge_groups,
                                  warn_total_spanning_molecules)
 from ..model import PQEqModel, energy_forces_stress
 
@@ -32,9 +32,11 @@ class PQEqCalculator(Calculator):
     field : uniform field (3,) in V/Å.
     charge : total charge in e (with one total charge).
     groups : ``"model"`` (default: the charge-constraint rule the model was trained with,
-        :mod:`openmm_pqeq.charge_constraint`; molecules are found by its distance rule in each
-        structure evaluated, so in MD a bond that breaks changes the groups; older model files
-        without a rule: one total charge, with a warning), ``"molecules"`` (the same distance rule),
+        :mod:`openmm_pqeq.charge_constraint`; molecules come from the structure's own
+        ``atoms.arrays["molecule"]`` labels, else from its distance rule in each structure
+        evaluated, so in ASE MD without the array a bond that breaks changes the groups (set the
+        array to keep the molecules of the start, as OpenMM keeps its Topology's); older model
+        files without a rule: one total charge, with a warning), ``"molecules"`` (the same rule),
         ``"total"`` or None (one total charge), or one group index per atom.
     group_charges : charge of each group in e (default neutral).
     device : torch device of the model (None: the GPU when torch sees one, else the CPU);
@@ -97,10 +99,10 @@ class PQEqCalculator(Calculator):
         cell = torch.tensor(np.asarray(self.atoms.cell), dtype=torch.float64, device=device) if pbc.all() else None
         groups = self.groups
         if self.rule == "molecules":
-            groups = torch.as_tensor(molecules_by_distance(self.atoms, self.bond_factor), device=device)
+            groups = torch.as_tensor(molecules_of(self.atoms, self.bond_factor), device=device)
         elif groups is None and not self._checked_total:
             self._checked_total = True  # the warning once, at the first structure
-            molecules = molecules_by_distance(self.atoms, self.bond_factor)
+            molecules = molecules_of(self.atoms, self.bond_factor)
             warn_total_spanning_molecules(self.model, int(molecules.max()) + 1, "PQEqCalculator")
         out = energy_forces_stress(
             self.model, torch.tensor(self.atoms.positions, dtype=torch.float64, device=device),
