@@ -7,7 +7,8 @@
 Both expose the same methods with the same arguments and results (to rounding: the
 operators sum in another order), so :class:`.coulomb.GaussianCoulomb` holds one of them and a
 scripted model contains only the one chosen at construction (TorchScript resolves
-``torch.ops.openmm_pqeq.*`` when scripting, so the fallback class never names them).
+``torch.ops.openmm_pqeq.*`` when scripting, so the fallback class never names them).  Which
+kernel a pair sum uses, and its cutoffs, come as one :class:`.realspace_kernel.RealSpaceKernel`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from . import realspace
 from .pme import spline_stencils
+from .realspace_kernel import RealSpaceKernel
 
 
 class _Kernels(torch.nn.Module):
@@ -35,19 +37,21 @@ class TorchKernels(_Kernels):
 
     def core_kernel(
         self, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
-        method: int, beta: float, coulomb_constant: float, taper_cutoff: float, cutoff: float,
+        settings: RealSpaceKernel,
     ) -> torch.Tensor:
-        return realspace.core_kernel(vec, exponents, edge_i, edge_j, method, beta, coulomb_constant,
-                                     taper_cutoff, cutoff)
+        return realspace.core_kernel(vec, exponents, edge_i, edge_j, settings.method, settings.beta,
+                                     settings.coulomb_constant, settings.taper_cutoff, settings.cutoff)
 
     def matvec(self, kernel: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return realspace.pair_matvec(kernel, edge_i, edge_j, x)
 
     def kernel_derivatives(
         self, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
-        method: int, beta: float, coulomb_constant: float, cutoff: float,
+        settings: RealSpaceKernel,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return realspace.kernel_derivatives(vec, exponents, edge_i, edge_j, method, beta, coulomb_constant, cutoff)
+        """K, K'/r and (K'' − K'/r)/r² per pair (methods 0 and 1; ``settings.taper_cutoff`` unused)."""
+        return realspace.kernel_derivatives(vec, exponents, edge_i, edge_j, settings.method, settings.beta,
+                                            settings.coulomb_constant, settings.cutoff)
 
     def hessian_matvec(
         self, vec: torch.Tensor, kernel: torch.Tensor, kernel_a: torch.Tensor, kernel_b: torch.Tensor,
@@ -60,31 +64,31 @@ class TorchKernels(_Kernels):
     def site_potentials(
         self, vec: torch.Tensor, kernel: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
         core_charges: torch.Tensor, shell_charges: torch.Tensor, shell_displacements: torch.Tensor,
-        method: int, beta: float, coulomb_constant: float, taper_cutoff: float, cutoff: float,
+        settings: RealSpaceKernel,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return realspace.site_potentials(vec, kernel, exponents, edge_i, edge_j, core_charges, shell_charges,
-                                         shell_displacements, method, beta, coulomb_constant, taper_cutoff, cutoff)
+                                         shell_displacements, settings.method, settings.beta,
+                                         settings.coulomb_constant, settings.taper_cutoff, settings.cutoff)
 
     def pair_energy(
         self, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
         core_charges: torch.Tensor, shell_charges: torch.Tensor, shell_displacements: torch.Tensor,
-        method: int, beta: float, coulomb_constant: float, taper_cutoff: float, cutoff: float,
+        settings: RealSpaceKernel,
     ) -> torch.Tensor:
         """Real-space energy (eV), differentiable in every tensor argument."""
-        return realspace.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges, shell_displacements,
-                                     method, beta, coulomb_constant, taper_cutoff, cutoff)
+        return _torch_pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges, shell_displacements,
+                                  settings)
 
     def pair_energy_known(
         self, energy: torch.Tensor, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor,
         edge_j: torch.Tensor, core_charges: torch.Tensor, shell_charges: torch.Tensor,
-        shell_displacements: torch.Tensor, method: int, beta: float, coulomb_constant: float, taper_cutoff: float,
-        cutoff: float,
+        shell_displacements: torch.Tensor, settings: RealSpaceKernel,
     ) -> torch.Tensor:
         """Real-space energy (eV) whose value ``energy`` () is known already (from the site
         potentials at the same charges and shells), differentiable by ``vec``.  Here it is
         simply recomputed (same value to rounding)."""
-        return realspace.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges, shell_displacements,
-                                     method, beta, coulomb_constant, taper_cutoff, cutoff)
+        return self.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges, shell_displacements,
+                                settings)
 
     def pme_stencils(
         self, positions: torch.Tensor, frac: torch.Tensor, shape: List[int], order: int
@@ -135,10 +139,10 @@ class CustomOpKernels(_Kernels):
 
     def core_kernel(
         self, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
-        method: int, beta: float, coulomb_constant: float, taper_cutoff: float, cutoff: float,
+        settings: RealSpaceKernel,
     ) -> torch.Tensor:
-        return torch.ops.openmm_pqeq.core_kernel(vec, exponents, edge_i, edge_j, method, beta, coulomb_constant,
-                                                 taper_cutoff, cutoff)
+        return torch.ops.openmm_pqeq.core_kernel(vec, exponents, edge_i, edge_j, settings.method, settings.beta,
+                                                 settings.coulomb_constant, settings.taper_cutoff, settings.cutoff)
 
     def matvec(self, kernel: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 1:
@@ -147,10 +151,10 @@ class CustomOpKernels(_Kernels):
 
     def kernel_derivatives(
         self, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
-        method: int, beta: float, coulomb_constant: float, cutoff: float,
+        settings: RealSpaceKernel,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = torch.ops.openmm_pqeq.kernel_derivatives(vec, exponents, edge_i, edge_j, method, beta,
-                                                       coulomb_constant, cutoff)
+        out = torch.ops.openmm_pqeq.kernel_derivatives(vec, exponents, edge_i, edge_j, settings.method, settings.beta,
+                                                       settings.coulomb_constant, settings.cutoff)
         return out[0], out[1], out[2]
 
     def hessian_matvec(
@@ -165,42 +169,40 @@ class CustomOpKernels(_Kernels):
     def site_potentials(
         self, vec: torch.Tensor, kernel: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
         core_charges: torch.Tensor, shell_charges: torch.Tensor, shell_displacements: torch.Tensor,
-        method: int, beta: float, coulomb_constant: float, taper_cutoff: float, cutoff: float,
+        settings: RealSpaceKernel,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out = torch.ops.openmm_pqeq.site_potentials(vec, kernel, exponents, edge_i, edge_j, core_charges, shell_charges,
-                                                    shell_displacements, method, beta, coulomb_constant,
-                                                    taper_cutoff, cutoff)
+                                                    shell_displacements, settings.method, settings.beta,
+                                                    settings.coulomb_constant, settings.taper_cutoff, settings.cutoff)
         return out[0], out[1], out[2]
 
     def pair_energy(
         self, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
         core_charges: torch.Tensor, shell_charges: torch.Tensor, shell_displacements: torch.Tensor,
-        method: int, beta: float, coulomb_constant: float, taper_cutoff: float, cutoff: float,
+        settings: RealSpaceKernel,
     ) -> torch.Tensor:
         """Real-space energy (eV); the operator differentiates by ``vec`` only, so gradients by
         charges, shells or exponents (e.g. a charge Hessian by autograd) use the PyTorch twin."""
-        if (core_charges.requires_grad or shell_charges.requires_grad or shell_displacements.requires_grad
-                or exponents.requires_grad):
-            return realspace.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
-                                         shell_displacements, method, beta, coulomb_constant, taper_cutoff, cutoff)
+        if _needs_gradients_beyond_vec(exponents, core_charges, shell_charges, shell_displacements):
+            return _torch_pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
+                                      shell_displacements, settings)
         return torch.ops.openmm_pqeq.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
-                                                 shell_displacements, method, beta, coulomb_constant, taper_cutoff,
-                                                 cutoff)
+                                                 shell_displacements, settings.method, settings.beta,
+                                                 settings.coulomb_constant, settings.taper_cutoff, settings.cutoff)
 
     def pair_energy_known(
         self, energy: torch.Tensor, vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor,
         edge_j: torch.Tensor, core_charges: torch.Tensor, shell_charges: torch.Tensor,
-        shell_displacements: torch.Tensor, method: int, beta: float, coulomb_constant: float, taper_cutoff: float,
-        cutoff: float,
+        shell_displacements: torch.Tensor, settings: RealSpaceKernel,
     ) -> torch.Tensor:
         """The given value, no pair loop; the gradient by ``vec`` is the one of :meth:`pair_energy`."""
-        if (core_charges.requires_grad or shell_charges.requires_grad or shell_displacements.requires_grad
-                or exponents.requires_grad):
-            return realspace.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
-                                         shell_displacements, method, beta, coulomb_constant, taper_cutoff, cutoff)
+        if _needs_gradients_beyond_vec(exponents, core_charges, shell_charges, shell_displacements):
+            return _torch_pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
+                                      shell_displacements, settings)
         return torch.ops.openmm_pqeq.pair_energy_known(energy, vec, exponents, edge_i, edge_j, core_charges,
-                                                       shell_charges, shell_displacements, method, beta,
-                                                       coulomb_constant, taper_cutoff, cutoff)
+                                                       shell_charges, shell_displacements, settings.method,
+                                                       settings.beta, settings.coulomb_constant,
+                                                       settings.taper_cutoff, settings.cutoff)
 
     def pme_stencils(
         self, positions: torch.Tensor, frac: torch.Tensor, shape: List[int], order: int
@@ -220,3 +222,24 @@ class CustomOpKernels(_Kernels):
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         out = torch.ops.openmm_pqeq.pme_gather(positions, mesh, frac, shape, order, gradient)
         return out[0], out[1]
+
+
+def _torch_pair_energy(
+    vec: torch.Tensor, exponents: torch.Tensor, edge_i: torch.Tensor, edge_j: torch.Tensor,
+    core_charges: torch.Tensor, shell_charges: torch.Tensor, shell_displacements: torch.Tensor,
+    settings: RealSpaceKernel,
+) -> torch.Tensor:
+    """Real-space energy (eV) by :func:`.realspace.pair_energy`, differentiable in every tensor."""
+    return realspace.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges, shell_displacements,
+                                 settings.method, settings.beta, settings.coulomb_constant, settings.taper_cutoff,
+                                 settings.cutoff)
+
+
+def _needs_gradients_beyond_vec(
+    exponents: torch.Tensor, core_charges: torch.Tensor, shell_charges: torch.Tensor,
+    shell_displacements: torch.Tensor,
+) -> bool:
+    """Whether an energy must be differentiable by more than the pair vectors (the operators'
+    energies are not: the PyTorch twin then computes it)."""
+    return (core_charges.requires_grad or shell_charges.requires_grad or shell_displacements.requires_grad
+            or exponents.requires_grad)

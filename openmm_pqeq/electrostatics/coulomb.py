@@ -41,6 +41,7 @@ from .ewald import EwaldReciprocal, self_and_background
 from .kernels import safe_norm
 from .pme import PMEReciprocal, mesh_wavenumbers_squared
 from .realspace import METHOD_DIRECT, METHOD_EWALD, METHOD_TAPERED, erf_over_r_and_derivative
+from .realspace_kernel import RealSpaceKernel
 
 _METHODS = {"direct": METHOD_DIRECT, "ewald": METHOD_EWALD, "tapered": METHOD_TAPERED}
 
@@ -125,11 +126,13 @@ class GaussianCoulomb(torch.nn.Module):
             return 2  # KIND_PME
         return 1  # KIND_EWALD
 
-    def _kernel_method(self, kind: int) -> int:
-        """Real-space kernel code (:mod:`.realspace`) of a structure summed as ``kind``."""
+    def real_space_kernel(self, kind: int, cutoff: float) -> RealSpaceKernel:
+        """Pair-kernel settings of a structure summed as ``kind`` (:meth:`kind`), with atom pairs
+        ``cutoff`` Å or more apart skipped (``<= 0``: none)."""
+        method = self.method_code
         if self.method == "ewald" and kind == 0:  # KIND_REAL_SPACE
-            return 0  # METHOD_DIRECT
-        return self.method_code
+            method = 0  # METHOD_DIRECT
+        return RealSpaceKernel(method, self.beta, self.coulomb_constant, self.taper_cutoff, cutoff)
 
     def _reciprocal_potential(
         self, positions: torch.Tensor, charges: torch.Tensor, cell: torch.Tensor, kind: int
@@ -163,16 +166,14 @@ class GaussianCoulomb(torch.nn.Module):
         charges and shells (:meth:`site_gradients` returns it): the pair loop then runs only in
         the backward pass (compiled operators; the PyTorch back end recomputes it)."""
         kind = self.kind(positions.shape[0], cell)
-        method = self._kernel_method(kind)
+        settings = self.real_space_kernel(kind, cutoff)
         vec = pair_vectors(positions, cell, edge_i, edge_j, shifts)
         if real_space_energy is None:
             energy = self.kernels.pair_energy(vec, exponents, edge_i, edge_j, core_charges, shell_charges,
-                                              shell_displacements, method, self.beta,
-                                              self.coulomb_constant, self.taper_cutoff, cutoff)
+                                              shell_displacements, settings)
         else:
             energy = self.kernels.pair_energy_known(real_space_energy, vec, exponents, edge_i, edge_j, core_charges,
-                                                    shell_charges, shell_displacements, method, self.beta,
-                                                    self.coulomb_constant, self.taper_cutoff, cutoff)
+                                                    shell_charges, shell_displacements, settings)
         if cell is not None and kind != 0:  # KIND_REAL_SPACE
             sites = torch.cat([positions, positions + shell_displacements], dim=0)
             charges = torch.cat([core_charges, shell_charges], dim=0).unsqueeze(1)
@@ -202,19 +203,16 @@ class GaussianCoulomb(torch.nn.Module):
         with torch.no_grad():
             pos = constant(positions)
             kind = self.kind(pos.shape[0], cell)
-            method = self._kernel_method(kind)
+            settings = self.real_space_kernel(kind, cutoff)
             vec = pair_vectors(pos, cell, edge_i, edge_j, shifts)
             # host-side, like pme_shape: read back with int() without a device synchronization
             cache: Dict[str, torch.Tensor] = {"kind": torch.tensor([kind], dtype=torch.long, device="cpu"),
                                               "vec": vec}
             if self.method == "tapered":
-                cache["kernel"] = self.kernels.core_kernel(vec, exponents, edge_i, edge_j, method,
-                                                           self.beta, self.coulomb_constant, self.taper_cutoff,
-                                                           cutoff)
+                cache["kernel"] = self.kernels.core_kernel(vec, exponents, edge_i, edge_j, settings)
             else:
                 # K, K'/r and (K'' − K'/r)/r²: the second ones for the (charge, shell) Hessian model
-                kernel, kernel_a, kernel_b = self.kernels.kernel_derivatives(
-                    vec, exponents, edge_i, edge_j, method, self.beta, self.coulomb_constant, cutoff)
+                kernel, kernel_a, kernel_b = self.kernels.kernel_derivatives(vec, exponents, edge_i, edge_j, settings)
                 cache["kernel"] = kernel
                 cache["kernel_a"] = kernel_a
                 cache["kernel_b"] = kernel_b
@@ -429,9 +427,8 @@ class GaussianCoulomb(torch.nn.Module):
         with torch.no_grad():
             qc, qs, d = core_charges, shell_charges, shell_displacements
             kind = setup_kind(cache)
-            phi_c, phi_s, grad = self.kernels.site_potentials(
-                cache["vec"], cache["kernel"], exponents, edge_i, edge_j, qc, qs, d, self._kernel_method(kind),
-                self.beta, self.coulomb_constant, self.taper_cutoff, cutoff)
+            phi_c, phi_s, grad = self.kernels.site_potentials(cache["vec"], cache["kernel"], exponents, edge_i, edge_j,
+                                                              qc, qs, d, self.real_space_kernel(kind, cutoff))
             real_energy = 0.5 * ((qc * phi_c).sum() + (qs * phi_s).sum())
             if kind != 0:  # KIND_REAL_SPACE
                 shells = constant(positions) + d

@@ -13,6 +13,7 @@ from openmm_pqeq import ops
 from openmm_pqeq.electrostatics import PQEq, realspace
 from openmm_pqeq.electrostatics.backends import CustomOpKernels, TorchKernels
 from openmm_pqeq.electrostatics.pme import PMEReciprocal
+from openmm_pqeq.electrostatics.realspace_kernel import RealSpaceKernel
 from openmm_pqeq.neighbors import NeighborList
 
 pytestmark = pytest.mark.skipif(not ops.has_custom_ops(), reason="operators not built: " + ops.unavailable_reason())
@@ -52,7 +53,7 @@ def _close(actual, expected, dtype, scale=None):
 @pytest.mark.parametrize("method,beta", METHODS)
 def test_core_kernel_and_matvec(device, dtype, method, beta):
     vec, a, i, j, qc, qs, d = _system(dtype, device)
-    args = (vec, a, i, j, method, beta, 14.4, 7.0, 6.5)
+    args = (vec, a, i, j, RealSpaceKernel(method, beta, 14.4, 7.0, 6.5))
     k_op, k_ref = CustomOpKernels().core_kernel(*args), TorchKernels().core_kernel(*args)
     _close(k_op, k_ref, dtype)
     x = torch.randn(qc.shape[0], 3, dtype=dtype, device=device)
@@ -66,7 +67,7 @@ def test_core_kernel_and_matvec(device, dtype, method, beta):
 @pytest.mark.parametrize("cutoff", [0.0, 6.5])
 def test_kernel_derivatives_and_hessian_matvec(device, dtype, method, beta, cutoff):
     vec, a, i, j, qc, qs, d = _system(dtype, device)
-    args = (vec, a, i, j, method, beta, 14.4, cutoff)
+    args = (vec, a, i, j, RealSpaceKernel(method, beta, 14.4, 0.0, cutoff))
     got, want = CustomOpKernels().kernel_derivatives(*args), TorchKernels().kernel_derivatives(*args)
     for g, w in zip(got, want):
         _close(g, w, dtype)
@@ -83,8 +84,9 @@ def test_kernel_derivatives_and_hessian_matvec(device, dtype, method, beta, cuto
 @pytest.mark.parametrize("cutoff", [0.0, 6.5])
 def test_site_potentials(device, dtype, method, beta, cutoff):
     vec, a, i, j, qc, qs, d = _system(dtype, device)
-    kernel = TorchKernels().core_kernel(vec, a, i, j, method, beta, 14.4, 7.0, cutoff)
-    args = (vec, kernel, a, i, j, qc, qs, d, method, beta, 14.4, 7.0, cutoff)
+    settings = RealSpaceKernel(method, beta, 14.4, 7.0, cutoff)
+    kernel = TorchKernels().core_kernel(vec, a, i, j, settings)
+    args = (vec, kernel, a, i, j, qc, qs, d, settings)
     for got, want in zip(CustomOpKernels().site_potentials(*args), TorchKernels().site_potentials(*args)):
         _close(got, want, dtype)
 
@@ -170,14 +172,15 @@ def test_scripted_model_with_operators_round_trip():
 @pytest.mark.parametrize("cutoff", [0.0, 6.5])
 def test_pair_energy_and_its_gradient(device, dtype, method, beta, cutoff):
     vec, a, i, j, qc, qs, d = _system(dtype, device)
-    args = (a, i, j, qc, qs, d, method, beta, 14.4, 7.0, cutoff)
+    settings = RealSpaceKernel(method, beta, 14.4, 7.0, cutoff)
+    args = (a, i, j, qc, qs, d, settings)
     x_op = vec.clone().requires_grad_(True)
     x_ref = vec.clone().requires_grad_(True)
     e_op = CustomOpKernels().pair_energy(x_op, *args)
     e_ref = TorchKernels().pair_energy(x_ref, *args)
     # a sum of terms of both signs: errors relative to the sum of their magnitudes
     scale = float(TorchKernels().pair_energy(vec.double(), a.double(), i, j, qc.double().abs(), qs.double().abs(),
-                                             d.double(), method, beta, 14.4, 7.0, cutoff).abs())
+                                             d.double(), settings).abs())
     _close(e_op.detach(), e_ref.detach(), dtype, scale)
     (g_op,) = torch.autograd.grad((e_op * 1.5,), (x_op,))
     (g_ref,) = torch.autograd.grad((e_ref * 1.5,), (x_ref,))
@@ -189,7 +192,7 @@ def test_pair_energy_and_its_gradient(device, dtype, method, beta, cutoff):
 @pytest.mark.parametrize("method,beta", METHODS)
 def test_pair_energy_known_returns_the_value_and_the_pair_energy_gradient(device, dtype, method, beta):
     vec, a, i, j, qc, qs, d = _system(dtype, device)
-    args = (a, i, j, qc, qs, d, method, beta, 14.4, 7.0, 6.5)
+    args = (a, i, j, qc, qs, d, RealSpaceKernel(method, beta, 14.4, 7.0, 6.5))
     value = TorchKernels().pair_energy(vec, *args)
     x_op = vec.clone().requires_grad_(True)
     x_ref = vec.clone().requires_grad_(True)
