@@ -36,6 +36,10 @@ Two modes:
   one-shot shell update d = F/K_s capped at 0.25 Å}, no Ewald.  Its forces are the
   gradient at frozen charges and shells, as published; they are not exact gradients.
 
+The solves of both modes are in :mod:`openmm_pqeq.electrostatics.solvers` (mixed into
+:class:`PQEq`), the split-charge one in :mod:`.splitcharge`; this module checks the inputs,
+lists the pairs, keeps the warm start, evaluates the energy and runs the forward pass.
+
 Field coordinates r̃ (project choice): with charge groups (e.g. one per molecule) each
 group is made whole around its first atom by the minimum-image convention, so a neutral
 molecule's field energy does not change when an atom is wrapped into the box.  With a
@@ -56,13 +60,12 @@ from .._torchscript import constant
 from ..elements import SYMBOLS
 from ..neighbors import NeighborList, pair_vectors
 from ..units import COULOMB_EV_A, COULOMB_EV_A_PUBLISHED
-from .anderson import anderson_update
 from .bond_hardness import DEFAULT_KAPPA_BOUND, merge_transfer
-from .constraints import group_sum, make_feasible, project_out_group_means, project_preconditioned
-from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs, setup_kind
+from .constraints import group_sum, make_feasible
+from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
 from .parameters import charge_transfer_of, parameter_table
-from .solver_stats import SolverStats
+from .solvers import PhysicalSolve, PublishedSolve
 from .splitcharge import SplitChargeSolve, transfer_charges
 from .trainable import BoundedPQEqParameters, split_pair_spec
 
@@ -72,14 +75,7 @@ RE_SHELL_CAP: float = 0.25
 RE_CUTOFF: float = 12.5
 
 
-def host_floats(values: torch.Tensor) -> List[float]:
-    """The entries of a small 1-D tensor as Python floats: one device-to-host copy (one
-    synchronization on a GPU) for all of them."""
-    out: List[float] = values.tolist()
-    return out
-
-
-class PQEq(SplitChargeSolve, torch.nn.Module):
+class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
     """PQEq charges, shells, dipole and energy for one structure.
 
     Parameters
@@ -445,42 +441,6 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
         gd = p["Ks"].unsqueeze(1) * d + grad_shell + z.unsqueeze(1) * field.unsqueeze(0)
         return gq, gd * p["pol"].unsqueeze(1), real_energy
 
-    def _solve_charges(
-        self, rhs: torch.Tensor, p: Dict[str, torch.Tensor], cache: Dict[str, torch.Tensor],
-        i: torch.Tensor, j: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
-        tolerance: float,
-    ) -> Tuple[torch.Tensor, int, float]:
-        """Solve ``A δ = rhs`` in the constraint subspace by preconditioned CG (A: charge
-        Hessian, J on the diagonal plus the core–core Coulomb block).  Returns (δ, iterations,
-        final projected residual max-norm in eV/e)."""
-        n = rhs.shape[0]
-        inv_diag = 1.0 / p["J"]
-        weight_sums = group_sum(inv_diag, groups, counts.shape[0])
-        delta = torch.zeros_like(rhs)
-        # The residual is kept projected (group means removed): its group-constant part is the
-        # Lagrange multiplier, orders of magnitude larger than the residual near convergence.
-        r = project_out_group_means(rhs, groups, counts)
-        z = project_preconditioned(r, inv_diag, groups, weight_sums)
-        direction = z.clone()
-        rz = (r * z).sum()
-        residual = float(r.abs().max())
-        iterations = 0
-        while residual > tolerance and iterations < self.max_cg_iterations:
-            hp = p["J"] * direction + self.coulomb.hessian_matvec(cache, i, j, direction)
-            curvature = (direction * hp).sum()
-            if not bool(curvature > 0) or not bool(rz > 0):
-                break
-            step = rz / curvature
-            delta = delta + step * direction
-            r = project_out_group_means(r - step * hp, groups, counts)
-            z = project_preconditioned(r, inv_diag, groups, weight_sums)
-            rz_new = (r * z).sum()
-            direction = z + (rz_new / rz) * direction
-            rz = rz_new
-            iterations += 1
-            residual = float(r.abs().max())
-        return delta, iterations, residual
-
     # ------------------------------------------------------------------ warm start
     def _predict(self, n: int, dtype: torch.dtype, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor, bool]:
         """Start of the solve: extrapolated from previous solutions (``predictor_order``),
@@ -725,212 +685,6 @@ class PQEq(SplitChargeSolve, torch.nn.Module):
             result["bonds"] = torch.stack([bond_i, bond_j])
             result["bond_shifts"] = bond_shifts
         return result
-
-    # ------------------------------------------------------------------ solvers
-    def _solve_physical(
-        self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
-        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
-        field: torch.Tensor, field_pos: torch.Tensor, cutoff: float, groups: torch.Tensor, counts: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor, SolverStats, torch.Tensor]:
-        """Converged charges and shells by inexact Newton steps with Anderson acceleration.
-
-        Each cycle evaluates the exact gradient (∂E/∂q, ∂E/∂d) analytically, then solves the
-        linear model ``H̃ s = −g`` by preconditioned conjugate gradients, where H̃ is the exact
-        Hessian of E in (q, d) at zero shell displacement (charge Hessian, charge–shell and
-        shell–shell couplings from the cached pair kernels and their derivatives, reciprocal
-        charges and point dipoles; :meth:`GaussianCoulomb.hessian_joint_matvec`).  With shells
-        displaced by a few hundredths of an Å, H̃ differs from the true Hessian by a few per
-        cent, so each cycle gains one to two digits; Anderson mixing of the steps of previous
-        cycles absorbs most of the rest.  Returns (q, d, :class:`.solver_stats.SolverStats`,
-        real-space pair sum at (q, d) () eV).  One host
-        synchronization per cycle (the residual norms), none per Anderson mix."""
-        n = q.shape[0]
-        pol = p["pol"]
-        inv_ks = torch.where(pol > 0, 1.0 / torch.where(pol > 0, p["Ks"], torch.ones_like(p["Ks"])),
-                             torch.zeros_like(p["Ks"]))
-        z = p["Z"]
-        # metric of the Anderson least-squares problem: energy units (J for charges, K_s for shells)
-        weight = torch.cat([p["J"], (p["Ks"] * pol).unsqueeze(1).expand(n, 3).reshape(-1)]).sqrt()
-        x = torch.cat([q, d.reshape(-1)])
-        hist_dx: List[torch.Tensor] = []
-        hist_df: List[torch.Tensor] = []
-        x_prev = x
-        f_prev = torch.zeros_like(x)
-        iterations = 0
-        cg_iterations = 0
-        converged = False
-        q_res = float("inf")
-        d_res = float("inf")
-        real_energy = torch.zeros((), dtype=q.dtype, device=q.device)
-        while True:
-            gq, gd, real_energy = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, cutoff)
-            rq = project_out_group_means(gq, groups, counts)
-            if n > 0:
-                residuals = host_floats(torch.stack([rq.abs().max(), gd.abs().max()]))
-                q_res, d_res = residuals[0], residuals[1]
-            else:
-                q_res, d_res = float(rq.abs().max()), 0.0
-            if q_res <= self.charge_tolerance and d_res <= self.shell_tolerance:
-                converged = True
-                break
-            if iterations >= self.max_iterations:
-                break
-            dq, dd, n_cg = self._newton_step(cache, gq, gd, q, p, cell, i, j, groups, counts, inv_ks, q_res, d_res)
-            cg_iterations += n_cg
-            f = torch.cat([dq, dd.reshape(-1)])
-            x_new, hist_dx, hist_df = anderson_update(x, f, x_prev, f_prev, iterations == 0, hist_dx, hist_df, weight,
-                                                      self.anderson_depth)
-            x_prev = x
-            f_prev = f
-            x = x_new
-            q = x[:n]
-            d = x[n:].reshape(n, 3)
-            iterations += 1
-        # every exit follows a gradient evaluation at the returned (q, d): real_energy belongs to them
-        return q, d, SolverStats(iterations, cg_iterations, q_res, d_res, converged), real_energy
-
-    def _joint_matvec(
-        self, cache: Dict[str, torch.Tensor], n: int, cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
-        q: torch.Tensor, p: Dict[str, torch.Tensor], static: torch.Tensor, xq: torch.Tensor, xd: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        yq, yd = self.coulomb.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
-        return p["J"] * xq + yq, (p["Ks"].unsqueeze(1) * xd + yd) * p["pol"].unsqueeze(1)
-
-    def _smooth_preconditioner(
-        self, cache: Dict[str, torch.Tensor], smooth: torch.Tensor, rq: torch.Tensor, rd: torch.Tensor,
-        inv_j: torch.Tensor, inv_ks: torch.Tensor, qs: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``M r = D^-½ (u − V†FV u)``, ``u = D^-½ r``: Jacobi (D = diag(J, K_s)) with the
-        long-wavelength waves of effective charge (charges plus shell dipoles, V) divided by
-        their Coulomb excess (F, :meth:`GaussianCoulomb.smooth_filter`)."""
-        sj = inv_j.sqrt()
-        sk = inv_ks.sqrt().unsqueeze(1)
-        charges = inv_j * rq  # = sj · u_q
-        dipoles = qs.unsqueeze(1) * sk * sk * rd  # = qs sk · u_d
-        cq, cd = self.coulomb.smooth_correction(cache, smooth, charges, dipoles)
-        return inv_j * rq - sj * sj * cq, inv_ks.unsqueeze(1) * rd - sk * sk * qs.unsqueeze(1) * cd
-
-    def _precondition(
-        self, cache: Dict[str, torch.Tensor], smooth: torch.Tensor, ones_q: torch.Tensor, ones_d: torch.Tensor,
-        rq: torch.Tensor, rd: torch.Tensor, inv_j: torch.Tensor, inv_ks: torch.Tensor, qs: torch.Tensor,
-        groups: torch.Tensor, weight_sums: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Preconditioned residual inside the charge constraints: ``z = M r − M c (cᵀ M r)/(cᵀ M c)``
-        with ``c = (1, 0)`` (Jacobi per charge group, or with the long-wavelength correction)."""
-        if smooth.numel() == 0:
-            return project_preconditioned(rq, inv_j, groups, weight_sums), rd * inv_ks.unsqueeze(1)
-        zq, zd = self._smooth_preconditioner(cache, smooth, rq, rd, inv_j, inv_ks, qs)
-        factor = zq.sum() / ones_q.sum()
-        return zq - factor * ones_q, zd - factor * ones_d
-
-    def _newton_step(
-        self, cache: Dict[str, torch.Tensor], gq: torch.Tensor, gd: torch.Tensor, q: torch.Tensor,
-        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
-        groups: torch.Tensor, counts: torch.Tensor, inv_ks: torch.Tensor, q_res: float, d_res: float,
-    ) -> Tuple[torch.Tensor, torch.Tensor, int]:
-        """Step ``(δq, δd)`` solving the linear model ``H̃ s = −g`` by projected PCG (charges
-        preconditioned by 1/J within the constraints, shells by 1/K_s), to 5 % of the current
-        residual (or a fifth of the tolerance).  Returns (δq, δd, CG iterations)."""
-        n = q.shape[0]
-        z = p["Z"]
-        static = self.coulomb.hessian_static(cache, q, q + z, -z)
-        inv_j = 1.0 / p["J"]
-        weight_sums = group_sum(inv_j, groups, counts.shape[0])
-        # long-wavelength preconditioner (PME, one charge group), M = D^-½ (I − V†FV) D^-½ with V
-        # the mesh spreading of charges and shell dipoles; its filter and M·(1, 0) once per step
-        smooth = torch.zeros(0, dtype=q.dtype, device=q.device)
-        ones_q = torch.zeros(0, dtype=q.dtype, device=q.device)
-        ones_d = torch.zeros(0, 3, dtype=q.dtype, device=q.device)
-        if counts.shape[0] == 1 and n > 0 and setup_kind(cache) == 2:  # KIND_PME
-            polarizable = p["pol"] > 0
-            shell_weight = float((z * z * inv_ks).sum() / max(int(polarizable.sum()), 1))
-            smooth = self.coulomb.smooth_filter(cache, n, float(inv_j.mean()), shell_weight)
-            ones_q, ones_d = self._smooth_preconditioner(cache, smooth, torch.ones_like(q), torch.zeros_like(gd),
-                                                         inv_j, inv_ks, -z)
-        # stop at a fixed relative reduction of the residual's 2-norm (independent of N, unlike
-        # the max-norm), or when the max-norm is well inside the tolerances
-        tol_q = 0.2 * self.charge_tolerance
-        tol_d = 0.2 * self.shell_tolerance
-        sq = torch.zeros_like(q)
-        sd = torch.zeros_like(gd)
-        rq = project_out_group_means(-gq, groups, counts)
-        rd = -gd
-        zq, zd = self._precondition(cache, smooth, ones_q, ones_d, rq, rd, inv_j, inv_ks, -z, groups, weight_sums)
-        pq, pd = zq, zd
-        rz = (rq * zq).sum() + (rd * zd).sum()
-        iterations = 0
-        done = True
-        rz_positive = True
-        target_q = 0.0
-        target_d = 0.0
-        if n > 0:
-            # one host synchronization per CG iteration: the numbers that decide whether to go on
-            norms = host_floats(torch.stack([rq.norm(), rd.norm(), rq.abs().max(), rd.abs().max(), rz]))
-            target_q = self.newton_reduction * norms[0]
-            target_d = self.newton_reduction * norms[1]
-            done = norms[2] <= tol_q and norms[3] <= tol_d
-            rz_positive = norms[4] > 0
-        while not done and rz_positive and iterations < self.max_cg_iterations:
-            hq, hd = self._joint_matvec(cache, n, cell, i, j, q, p, static, pq, pd)
-            curvature = (pq * hq).sum() + (pd * hd).sum()
-            # a direction without positive curvature ends the solve with a zero step (its sign is
-            # read with the norms below, in the same synchronization)
-            positive = curvature > 0
-            step = torch.where(positive, rz / torch.where(positive, curvature, torch.ones_like(curvature)),
-                               torch.zeros_like(curvature))
-            sq = sq + step * pq
-            sd = sd + step * pd
-            rq = project_out_group_means(rq - step * hq, groups, counts)
-            rd = rd - step * hd
-            zq, zd = self._precondition(cache, smooth, ones_q, ones_d, rq, rd, inv_j, inv_ks, -z, groups,
-                                        weight_sums)
-            rz_new = (rq * zq).sum() + (rd * zd).sum()
-            norms = host_floats(torch.stack([rq.norm(), rd.norm(), rq.abs().max(), rd.abs().max(), rz_new, curvature]))
-            if not norms[5] > 0:
-                break
-            pq = zq + (rz_new / rz) * pq
-            pd = zd + (rz_new / rz) * pd
-            rz = rz_new
-            iterations += 1
-            done = (norms[0] <= target_q and norms[1] <= target_d) or (norms[2] <= tol_q and norms[3] <= tol_d)
-            rz_positive = norms[4] > 0
-        return sq, sd, iterations
-
-    def _solve_published(
-        self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
-        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
-        field: torch.Tensor, field_pos: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor, SolverStats]:
-        """The published practice: ``max_iterations`` (2) cycles of {exact charge solve,
-        one-shot shell update d = F/K_s capped at ``shell_cap``}."""
-        inv_ks = torch.where(p["pol"] > 0, 1.0 / torch.where(p["pol"] > 0, p["Ks"], torch.ones_like(p["Ks"])),
-                             torch.zeros_like(p["Ks"]))
-        cg_tolerance = 1e-3 * self.charge_tolerance
-        iterations = 0
-        cg_iterations = 0
-        worst_solve = 0.0
-        q_res = float("inf")
-        d_res = float("inf")
-        for _ in range(self.max_iterations + 1):
-            gq, gd, _ = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, 0.0)
-            q_res = float(project_out_group_means(gq, groups, counts).abs().max())
-            d_res = float(gd.abs().max())
-            if iterations == self.max_iterations:
-                break
-            delta, n_cg, solve_res = self._solve_charges(-gq, p, cache, i, j, groups, counts, cg_tolerance)
-            q = q + delta
-            cg_iterations += n_cg
-            worst_solve = max(worst_solve, solve_res)
-            gq, gd, _ = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, 0.0)
-            d = d - gd * inv_ks.unsqueeze(1)
-            if self.shell_cap > 0:
-                norm = safe_norm(d).unsqueeze(1)
-                d = torch.where(norm > self.shell_cap, d * self.shell_cap / torch.where(norm > 0, norm, torch.ones_like(norm)), d)
-            iterations += 1
-        # a fixed number of cycles, so the final charges are not stationary for the final
-        # shells (q_res, d_res report that); "converged" reports the charge solves themselves
-        converged = worst_solve <= cg_tolerance
-        return q, d, SolverStats(iterations, cg_iterations, q_res, d_res, converged)
 
     @torch.jit.export
     def reset(self) -> None:

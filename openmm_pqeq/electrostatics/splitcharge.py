@@ -65,26 +65,26 @@ Forces: at the converged (u, d), dE/dr = ∂E/∂r at fixed (u, d); q depends on
 which adds Σ_b (∂E/∂q_j − ∂E/∂q_i) u_b ∂√s_b/∂r (``SplitChargeSolve._split_energy``).
 
 The solve (:class:`SplitChargeSolve`, mixed into :class:`~.pqeq.PQEq`) is the physical mode's:
-inexact Newton steps on the exact Hessian at zero shell displacement (``PQEq._joint_matvec``
-with the charges mapped through T √s, back through √s Tᵀ), preconditioned conjugate gradients
-(Jacobi: 1 + s_b (J_i + J_j − 2 C_ij) on the bonds, K_s on the shells), Anderson mixing, and a
-warm start of u extrapolated from previous calls (bonds matched by (i, j, shift)).  Bonds
+inexact Newton steps on the exact Hessian at zero shell displacement (``PhysicalSolve._joint_matvec``
+of :mod:`.solvers.physical`, with the charges mapped through T √s, back through √s Tᵀ),
+preconditioned conjugate gradients (Jacobi: 1 + s_b (J_i + J_j − 2 C_ij) on the bonds, K_s on
+the shells), Anderson mixing (:class:`.solvers.cycles.NewtonCycles`), and a warm start of u extrapolated from previous calls (bonds matched by (i, j, shift)).  Bonds
 are a subset of the real-space pair list, so no extra neighbour search is needed.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
 from .._torchscript import constant
 from ..neighbors import pair_vectors
-from .anderson import anderson_update
 from .bond_hardness import BondHardness
 from .kernels import pair_screening, safe_norm
 from .realspace import erf_over_r_and_derivative
 from .solver_stats import SolverStats
+from .solvers.cycles import NewtonCycles, inverse_spring_constants
 
 #: Charge-transfer models of the physical mode.
 CHARGE_TRANSFER_MODELS = ("global", "split")
@@ -255,9 +255,7 @@ class SplitChargeSolve:
         the charge residual is max_b |∂E/∂u_b| √κ⁰_b (= |∂E/∂p_b| g(r_b), eV/e)."""
         n = pos.shape[0]
         nb = u.shape[0]
-        pol = p["pol"]
-        inv_ks = torch.where(pol > 0, 1.0 / torch.where(pol > 0, p["Ks"], torch.ones_like(p["Ks"])),
-                             torch.zeros_like(p["Ks"]))
+        inv_ks = inverse_spring_constants(p)
         no_field_positions = torch.zeros_like(pos)
         bond_field = bond_vec @ field
         # Jacobi of the bond block: 1 + s (J_i + J_j − 2 C_ij) (C: the bare Gaussian kernel of the pair)
@@ -266,17 +264,7 @@ class SplitChargeSolve:
         pair_hardness = (p["J"].index_select(0, bond_i) + p["J"].index_select(0, bond_j)
                          - 2.0 * self.coulomb.coulomb_constant * erf_over_r_and_derivative(alpha, r_b)[0])
         diag = torch.where(bond_i == bond_j, torch.ones_like(r_b), 1.0 + root_s * root_s * pair_hardness).clamp(min=1.0)
-        weight = torch.cat([torch.ones_like(u), (p["Ks"] * pol).unsqueeze(1).expand(n, 3).reshape(-1)]).sqrt()
-        x = torch.cat([u, d.reshape(-1)])
-        hist_dx: List[torch.Tensor] = []
-        hist_df: List[torch.Tensor] = []
-        x_prev = x
-        f_prev = torch.zeros_like(x)
-        iterations = 0
-        cg_iterations = 0
-        converged = False
-        q_res = float("inf")
-        d_res = float("inf")
+        cycles = NewtonCycles(u, d, torch.ones_like(u), p["Ks"] * p["pol"], self.anderson_depth)
         q = q_ref + transfer_charges(root_s * u, bond_i, bond_j, n)
         gq = torch.zeros_like(q)
         real_energy = torch.zeros((), dtype=q.dtype, device=q.device)
@@ -286,30 +274,19 @@ class SplitChargeSolve:
             gu = u + root_s * (bond_differences(gq, bond_i, bond_j) - bond_field)
             q_res = float((gu * root_kappa).abs().max()) if nb > 0 else 0.0
             d_res = float(gd.abs().max()) if n > 0 else 0.0
-            if q_res <= self.charge_tolerance and d_res <= self.shell_tolerance:
-                converged = True
+            if cycles.finished(q_res, d_res, self.charge_tolerance, self.shell_tolerance, self.max_iterations):
                 break
-            if iterations >= self.max_iterations:
-                break
-            du, dd, n_cg = self._split_newton_step(cache, gu, gd, q, p, cell, i, j, inv_ks, root_s, bond_i, bond_j,
-                                                   diag, root_kappa)
-            cg_iterations += n_cg
-            f = torch.cat([du, dd.reshape(-1)])
-            x_new, hist_dx, hist_df = anderson_update(x, f, x_prev, f_prev, iterations == 0, hist_dx, hist_df, weight,
-                                                      self.anderson_depth)
-            x_prev = x
-            f_prev = f
-            x = x_new
-            u = x[:nb]
-            d = x[nb:].reshape(n, 3)
-            iterations += 1
-        return u, q, d, gq, SolverStats(iterations, cg_iterations, q_res, d_res, converged), real_energy
+            du, dd, n_cg = self._split_newton_step(cache, gu, gd, q, p, i, j, inv_ks, root_s, bond_i, bond_j, diag,
+                                                   root_kappa)
+            cycles.step(du, dd, n_cg)
+            u = cycles.charge_variables()
+            d = cycles.shells()
+        return u, q, d, gq, cycles.stats(), real_energy
 
     def _split_newton_step(
         self, cache: Dict[str, torch.Tensor], gu: torch.Tensor, gd: torch.Tensor, q: torch.Tensor,
-        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
-        inv_ks: torch.Tensor, root_s: torch.Tensor, bond_i: torch.Tensor, bond_j: torch.Tensor, diag: torch.Tensor,
-        root_kappa: torch.Tensor,
+        p: Dict[str, torch.Tensor], i: torch.Tensor, j: torch.Tensor, inv_ks: torch.Tensor, root_s: torch.Tensor,
+        bond_i: torch.Tensor, bond_j: torch.Tensor, diag: torch.Tensor, root_kappa: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor, int]:
         """Step ``(δu, δd)`` solving the linear model ``H̃ s = −g`` by PCG (Jacobi on bonds and
         shells; no constraints: T conserves the charge), to ``newton_reduction`` of the residual's
@@ -334,7 +311,7 @@ class SplitChargeSolve:
                 and (float(rd.abs().max()) if n > 0 else 0.0) <= tol_d)
         while not done and iterations < self.max_cg_iterations:
             xq = transfer_charges(root_s * pu, bond_i, bond_j, n)
-            yq, yd = self._joint_matvec(cache, n, cell, i, j, q, p, static, xq, pd)
+            yq, yd = self._joint_matvec(cache, i, j, q, p, static, xq, pd)
             hu = pu + root_s * bond_differences(yq, bond_i, bond_j)
             curvature = (pu * hu).sum() + (pd * yd).sum()
             if not bool(curvature > 0) or not bool(rz > 0):

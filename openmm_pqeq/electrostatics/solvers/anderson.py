@@ -1,9 +1,9 @@
 """Anderson acceleration of the charge/shell Newton cycles (docs/method/solver.md).
 
-Both physical-mode solves (global charge transfer in :mod:`.pqeq`, split charges in
-:mod:`.splitcharge`) iterate x ← x + f, f the Newton step, and mix in the steps of earlier
-cycles: the combination of the last ``depth`` differences that minimizes the weighted norm of
-the predicted step.
+Both physical-mode solves (global charge transfer in :mod:`.physical`, split charges in
+:mod:`openmm_pqeq.electrostatics.splitcharge`) iterate x ← x + f, f the Newton step, and mix in
+the steps of earlier cycles: the combination of the last ``depth`` differences that minimizes
+the weighted norm of the predicted step (:class:`.cycles.NewtonCycles` holds that state).
 """
 
 from typing import List, Tuple
