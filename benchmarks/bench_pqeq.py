@@ -185,7 +185,7 @@ def run_pqeq(reps: str, steps: int, random_steps: int, use_custom_ops, device: s
               "reciprocal": "pme" if module.coulomb.kind(pos.shape[0], cell) == KIND_PME else "ewald",
               "real_space_cutoff_A": module.cutoff, "neighbor_skin_A": module.neighbor_skin}
     md = [_trajectory_step(module, pos, num, cell, field, s, velocity, 0.0) for s in range(steps)]
-    result["pairs_in_verlet_list"] = int(module.verlet_edge_i.shape[0])
+    result["pairs_in_verlet_list"] = int(module.verlet.edge_i.shape[0])
     result["cold"] = md[0]
     result["md"] = md
     warm = [s["forward_s"] for s in md[3:]] or [s["forward_s"] for s in md[1:]]

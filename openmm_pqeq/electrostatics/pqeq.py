@@ -38,7 +38,8 @@ Two modes:
 
 The solves of both modes are in :mod:`openmm_pqeq.electrostatics.solvers` (mixed into
 :class:`PQEq`), the split-charge one in :mod:`.splitcharge`; this module checks the inputs,
-lists the pairs, keeps the warm start, evaluates the energy and runs the forward pass.
+lists the pairs (the periodic Verlet list is :mod:`.pair_list`), keeps the warm start,
+evaluates the energy and runs the forward pass.
 
 Field coordinates r̃ (project choice): with charge groups (e.g. one per molecule) each
 group is made whole around its first atom by the minimum-image convention, so a neutral
@@ -64,6 +65,7 @@ from .bond_hardness import DEFAULT_KAPPA_BOUND, merge_transfer
 from .constraints import group_sum, make_feasible
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
+from .pair_list import VerletList, check_overlap
 from .parameters import charge_transfer_of, parameter_table
 from .solvers import PhysicalSolve, PublishedSolve
 from .splitcharge import SplitChargeSolve, transfer_charges
@@ -250,16 +252,10 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         # are reassigned, never resized, because a loaded module cannot resize them).
         self.register_buffer("last_charges", torch.zeros(0, dtype=torch.float64))
         self.register_buffer("last_shells", torch.zeros(0, 3, dtype=torch.float64))
-        # older solutions for the predictor (newest first) and the Verlet pair list: run-time
-        # state, not part of the model (non-persistent: not in the state dict)
+        # older solutions for the predictor (newest first): run-time state, not part of the model
+        # (non-persistent: not in the state dict)
         self.register_buffer("history_charges", torch.zeros(0, 0, dtype=torch.float64), persistent=False)
         self.register_buffer("history_shells", torch.zeros(0, 0, 3, dtype=torch.float64), persistent=False)
-        self.register_buffer("verlet_edge_i", torch.zeros(0, dtype=torch.long), persistent=False)
-        self.register_buffer("verlet_edge_j", torch.zeros(0, dtype=torch.long), persistent=False)
-        self.register_buffer("verlet_shifts", torch.zeros(0, 3, dtype=torch.float64), persistent=False)
-        self.register_buffer("verlet_positions", torch.zeros(0, 3, dtype=torch.float64), persistent=False)
-        self.register_buffer("verlet_cell", torch.zeros(0, 3, dtype=torch.float64), persistent=False)
-        self.register_buffer("verlet_min_distance", torch.zeros(1, dtype=torch.float64), persistent=False)
 
         if mode == "reaxnet":
             k_e = COULOMB_EV_A_PUBLISHED
@@ -280,7 +276,8 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
                                            pme_threshold=self.pme_threshold)
         self.uses_custom_ops: bool = self.coulomb.uses_custom_ops
         self.neighbors = NeighborList(self.cutoff)
-        self.verlet_neighbors = NeighborList(self.cutoff + self.neighbor_skin)
+        #: the periodic pair list of the physical mode (run-time state of its own)
+        self.verlet = VerletList(self.cutoff, self.neighbor_skin)
 
     # ------------------------------------------------------------------ inputs
     def _check_inputs(self, positions: torch.Tensor, numbers: torch.Tensor, cell: Optional[torch.Tensor]):
@@ -319,29 +316,22 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
             raise ValueError("element " + name + " (Z=" + str(z) + ") is not supported by this PQEq module "
                              + "(parameter set '" + self.params + "', elements given at construction)")
 
-    def _overlap_error(self, i: torch.Tensor, j: torch.Tensor, dist: torch.Tensor):
-        if dist.numel() > 0:
-            k = int(torch.argmin(dist))
-            if float(dist[k]) < self.min_distance:
-                raise ValueError("atoms " + str(int(i[k])) + " and " + str(int(j[k])) + " are "
-                                 + str(float(dist[k])) + " Å apart (closer than min_distance="
-                                 + str(self.min_distance) + " Å): overlapping atoms or wrong length unit?")
-
     def pairs(
         self, positions: torch.Tensor, cell: Optional[torch.Tensor]
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
         """Half pair list ``(edge_i, edge_j, shifts)`` of a structure (positions (N, 3) Å, cell
         (3, 3) Å or None) and the distance (Å) beyond which listed pairs are skipped (0: every
-        listed pair counts); periodic physical mode: from the Verlet list, rebuilt when needed."""
+        listed pair counts); periodic physical mode: from the Verlet list
+        (:class:`~openmm_pqeq.electrostatics.pair_list.VerletList`), rebuilt when needed."""
         n = positions.shape[0]
         pos = constant(positions)
         if cell is None and self.mode == "physical":
             i, j = all_pairs(n, positions.device)
             shifts = torch.zeros((i.shape[0], 3), dtype=positions.dtype, device=positions.device)
-            self._overlap_error(i, j, safe_norm(pair_vectors(pos, None, i, j, shifts)))
+            check_overlap(i, j, safe_norm(pair_vectors(pos, None, i, j, shifts)), self.min_distance)
             return i, j, shifts, 0.0
         if cell is not None and self.mode == "physical":
-            return self._verlet_pairs(pos, constant(cell))
+            return self.verlet(pos, constant(cell), self.min_distance)
         i, j, shifts = self.neighbors(positions, cell)
         cell0: Optional[torch.Tensor] = None
         if cell is not None:
@@ -349,45 +339,8 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         dist = safe_norm(pair_vectors(pos, cell0, i, j, shifts))
         keep = minimum_image_pairs(i, j, dist, n) & (dist < self.cutoff)
         i, j, shifts, dist = i[keep], j[keep], shifts[keep], dist[keep]
-        self._overlap_error(i, j, dist)
+        check_overlap(i, j, dist, self.min_distance)
         return i, j, shifts, 0.0
-
-    def _verlet_pairs(
-        self, pos: torch.Tensor, cell: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-        """Periodic pairs from the Verlet list (rebuilt when needed), with the cutoff mask."""
-        n = pos.shape[0]
-        pos64 = pos.to(torch.float64)
-        cell64 = cell.to(torch.float64)
-        moved = 0.0
-        rebuild = self.verlet_positions.shape[0] != n or self.verlet_cell.shape[0] != 3
-        if not rebuild:
-            rebuild = not bool(torch.equal(self.verlet_cell, cell64))
-        if not rebuild:
-            moved = float(torch.linalg.norm(pos64 - self.verlet_positions, dim=1).max()) if n > 0 else 0.0
-            rebuild = moved > 0.5 * self.neighbor_skin
-        if rebuild:
-            i, j, shifts = self.verlet_neighbors(pos, cell)
-            dist = safe_norm(pair_vectors(pos, cell, i, j, shifts))
-            closest = dist.min() if dist.numel() > 0 else torch.full((), 1e30, dtype=dist.dtype, device=dist.device)
-            if float(closest) < self.min_distance:
-                self._overlap_error(i, j, dist)
-            else:
-                # the new list is stored only in this branch: in a frozen TorchScript module (an OpenMM
-                # TorchForce) the optimizer moves an attribute write up to where its value is made,
-                # past a check that raises, so an error left half a new list behind
-                self.verlet_edge_i = i
-                self.verlet_edge_j = j
-                self.verlet_shifts = shifts.to(torch.float64)
-                self.verlet_positions = pos64
-                self.verlet_cell = cell64
-                self.verlet_min_distance = closest.reshape(1).to(torch.float64)
-            moved = 0.0
-        i, j = self.verlet_edge_i, self.verlet_edge_j
-        shifts = self.verlet_shifts.to(pos.dtype)
-        if float(self.verlet_min_distance[0]) - 2.0 * moved < self.min_distance:
-            self._overlap_error(i, j, safe_norm(pair_vectors(pos, cell, i, j, shifts)))
-        return i, j, shifts, self.cutoff
 
     # --------------------------------------------------------------- pieces
     def field_coordinates(

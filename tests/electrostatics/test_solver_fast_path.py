@@ -149,10 +149,10 @@ def test_verlet_list_gives_the_same_answer_as_a_fresh_list():
     skin, fresh = PQEq(["Li", "P", "N", "O"], neighbor_skin=1.0, **kwargs), PQEq(["Li", "P", "N", "O"], neighbor_skin=0.0, **kwargs)
     field = torch.tensor([0.0, 0.01, 0.0], dtype=torch.float64)
     skin(pos, num, cell, field)
-    built = skin.verlet_edge_i.clone()
+    built = skin.verlet.edge_i.clone()
     moved = pos + 0.2 * torch.randn(pos.shape, generator=torch.Generator().manual_seed(3)).clamp(-1, 1)
     a, b = skin(moved, num, cell, field), fresh(moved, num, cell, field)
-    assert skin.verlet_edge_i.data_ptr() == built.data_ptr() or torch.equal(skin.verlet_edge_i, built)  # reused
+    assert skin.verlet.edge_i.data_ptr() == built.data_ptr() or torch.equal(skin.verlet.edge_i, built)  # reused
     assert float(a["energy"]) == pytest.approx(float(b["energy"]), abs=1e-9)
     assert torch.allclose(a["charges"], b["charges"], atol=1e-9)
     # forces agree too (the cutoff mask drops the skin pairs)
