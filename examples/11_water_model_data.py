@@ -13,14 +13,24 @@ frame's ``origin`` info key names its source):
   (monomers, gas-phase clusters and liquid cut-outs of 2–6 molecules; the same PBE/def2-SVPD
   settings, with the grid response);
 - the second active-learning round ``water_al2_pbe.extxyz`` (clusters cut out of liquid MD of a
-  model trained on the frames above), when it exists.
+  model trained on the frames above, ``12_active_learning_from_validation.py``), when it exists;
+  the three clusters of every seventh MD snapshot are held out as ``water_al2_test.extxyz``.
+
+Every frame carries a per-atom ``molecule`` column (:data:`openmm_pqeq.charge_constraint.MOLECULE_ARRAY`):
+the molecule each atom came from (all frames list their atoms as O, H, H per molecule).  Training
+takes its charge groups from it instead of the distance rule, so a frame in which a proton has
+moved towards a neighbour (the proton-transfer scans, the clusters cut out of MD) has the groups
+that an OpenMM run has when it gets there, the molecules of its Topology.  With the distance rule
+the groups change as the O–H bond passes 1.26 Å and E_PQEq jumps by up to 2 eV, which E0, trained
+on E_ref − E_PQEq − E_D3, cannot follow (the first retrained model learnt spurious proton
+transfer from those targets).
 
 All frames are neutral, so one neutral group per molecule holds for every one of them.  Frames
 whose PQEq solve with the model's parameters (pqeq-water, one group per molecule) does not
-converge, or gives an atom a charge beyond ±2 e, are left out and listed: five frames of the
-first active-learning round, cut out of MD of a model that had failed (among them an H–H contact
-of 0.70 Å and an O–O contact of 1.73 Å), where the soft O shell of pqeq-water meets a close
-neighbour and the charges run away (reaxnet's stiffer shells stay bounded there).
+converge, or gives an atom a charge beyond ±2 e, are left out and listed.  With the molecule
+column none is: the five frames of the first active-learning round that the distance rule made
+unsolvable (cut out of MD of a model that had failed, among them an H–H contact of 0.70 Å and an
+O–O contact of 1.73 Å, which merged two molecules into one group) solve with their molecules.
 
     python examples/11_water_model_data.py
 """
@@ -32,6 +42,8 @@ import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
 DATA = Path(__file__).resolve().parent / "data"
+#: The clusters of every AL2_TEST_EVERY-th snapshot (three per snapshot) form the held-out AL2 test file.
+AL2_TEST_EVERY = 7
 
 
 def response_frames(path: Path) -> list:
@@ -57,6 +69,16 @@ def response_frames(path: Path) -> list:
 
 #: Largest |charge| (e) of a solvable water frame: O carries about −1.1 e in the liquid.
 MAX_ABS_CHARGE = 2.0
+
+
+def label_molecules(atoms) -> None:
+    """Set ``atoms.arrays["molecule"]`` (N,) to the molecule of each atom: atoms come as O, H, H."""
+    from openmm_pqeq.charge_constraint import MOLECULE_ARRAY
+
+    symbols = atoms.get_chemical_symbols()
+    if len(symbols) % 3 or symbols != ["O", "H", "H"] * (len(symbols) // 3):
+        raise ValueError(f"{atoms.get_chemical_formula()}: atoms are not listed as O, H, H per molecule")
+    atoms.arrays[MOLECULE_ARRAY] = np.arange(len(atoms)) // 3
 
 
 def pqeq_solvable(atoms, pqeq, policy) -> bool:
@@ -87,8 +109,12 @@ def main() -> None:
     test = [atoms for k, atoms in enumerate(demo) if k in demo_test]
     parts = [("water_demo_train", [atoms for k, atoms in enumerate(demo) if k not in demo_test]),
              ("water_response_pbe", response_frames(DATA / "water_response_pbe.extxyz"))]
+    al2_test = []
     if (DATA / "water_al2_pbe.extxyz").is_file():
-        parts.append(("water_al2_pbe", ase.io.read(DATA / "water_al2_pbe.extxyz", ":")))
+        al2 = ase.io.read(DATA / "water_al2_pbe.extxyz", ":")
+        held_out = [(int(a.info["sample_index"]) // 3) % AL2_TEST_EVERY == AL2_TEST_EVERY - 1 for a in al2]
+        al2_test = [a for a, out in zip(al2, held_out) if out]
+        parts.append(("water_al2_pbe", [a for a, out in zip(al2, held_out) if not out]))
     pqeq = PQEq(["O", "H"], params="pqeq-water", on_failure="warn")
     policy = ChargeConstraint.from_dict({"rule": "molecules", "bond_factor": 1.3})
     frames = []
@@ -97,6 +123,7 @@ def main() -> None:
             atoms.info.setdefault("origin", name)
             if int(atoms.info.get("charge", 0)) != 0:
                 raise ValueError(f"{name}: a frame with charge {atoms.info['charge']}; the water model is neutral")
+            label_molecules(atoms)
             if pqeq_solvable(atoms, pqeq, policy):
                 frames.append(atoms)
             else:
@@ -104,8 +131,15 @@ def main() -> None:
                       f"does not converge or gives a charge beyond ±{MAX_ABS_CHARGE} e")
     for atoms in test:
         atoms.info.setdefault("origin", "water_demo_train")
+        label_molecules(atoms)
     write_atomic(DATA / "water_model_train.extxyz", frames)
     write_atomic(DATA / "water_model_test.extxyz", test)
+    for atoms in al2_test:
+        atoms.info.setdefault("origin", "water_al2_pbe")
+        label_molecules(atoms)
+    if al2_test:
+        write_atomic(DATA / "water_al2_test.extxyz", al2_test)
+        print(f"wrote {len(al2_test)} held-out active-learning frames to {DATA / 'water_al2_test.extxyz'}")
     unsolvable = sum(not pqeq_solvable(atoms, pqeq, policy) for atoms in test)
     print(f"wrote {len(frames)} frames to {DATA / 'water_model_train.extxyz'} (of "
           + ", ".join(f"{name} {len(part)}" for name, part in parts)

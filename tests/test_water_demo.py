@@ -90,3 +90,28 @@ def test_openmm_ml_name():
         topology.addAtom(name, element, residue)
     system = MLPotential("pqeq-water-demo").createSystem(topology, chargeGroups="molecules")
     assert system.getNumParticles() == 3 and system.getNumForces() >= 1
+
+
+def test_water_demo_proton_transfer_scan_follows_pbe():
+    """A proton moved along the O–O axis of the S22 water dimer (rigid scan, O–H 0.97–1.60 Å,
+    examples/data/water_pt_scan_pbe.extxyz, PBE/def2-SVPD, never trained on): the energy rises
+    by 2.29 eV with no ion-pair minimum; the model, run with the molecules of an OpenMM Topology
+    (the ``molecule`` column), must follow it."""
+    from pathlib import Path
+
+    import ase.io
+
+    from openmm_pqeq.integrations.ase_calculator import PQEqCalculator
+
+    frames = ase.io.read(Path(__file__).resolve().parents[1] / "examples" / "data" / "water_pt_scan_pbe.extxyz", ":")
+    reference = np.array([a.get_potential_energy() for a in frames])
+    calculator = PQEqCalculator("water-demo")
+    energies = []
+    for atoms in frames:
+        atoms = atoms.copy()
+        atoms.arrays["molecule"] = np.array([0, 0, 0, 1, 1, 1])
+        atoms.calc = calculator
+        energies.append(atoms.get_potential_energy())
+    model = np.array(energies) - energies[0]
+    assert np.all(np.diff(model) > 0)
+    assert np.abs(model - (reference - reference[0])).max() < 0.3  # eV, of a 2.29 eV rise
