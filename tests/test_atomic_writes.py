@@ -24,6 +24,8 @@ from openmm_pqeq.io import save_model
 from openmm_pqeq.model import build_model
 
 path, how = sys.argv[1], sys.argv[2]
+# a job started in the background by a shell inherits SIGINT ignored; Ctrl-C is what is tested
+signal.signal(signal.SIGINT, signal.default_int_handler)
 real_save = torch.save
 
 def half_then_interrupted(obj, target, *args, **kwargs):
