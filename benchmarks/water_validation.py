@@ -61,7 +61,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -419,6 +419,22 @@ def load_frames(folder: Path, stage: str) -> Optional[Dict[str, np.ndarray]]:
     steps = json.loads(progress_file.read_text())["steps"]
     parts = [dict(np.load(f)) for f in files if int(f.stem.split("_")[1]) < steps]
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]} if parts else None
+
+
+def hydrogen_oxygen_distances(positions: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Minimum-image H–O distances (Å) of a water frame whose atoms are O, H, H per molecule in
+    topology order: (own (2M,), each H to its own O; foreign (2M, M), each H to every O, its own
+    O set to inf).  ``positions`` (3M, 3) Å, ``box`` (3, 3) Å, rows the box vectors."""
+    n_molecules = len(positions) // 3
+    oxygens = np.arange(n_molecules) * 3
+    hydrogens = np.stack([oxygens + 1, oxygens + 2], 1).ravel()
+    rows, own = np.arange(len(hydrogens)), np.repeat(np.arange(n_molecules), 2)
+    d = positions[hydrogens][:, None, :] - positions[oxygens][None, :, :]
+    frac = d @ np.linalg.inv(box)
+    r = np.linalg.norm((frac - np.round(frac)) @ box, axis=-1)
+    bonded = r[rows, own].copy()
+    r[rows, own] = np.inf
+    return bonded, r
 
 
 def production(frames: Dict[str, np.ndarray], progress: Dict) -> np.ndarray:

@@ -27,7 +27,8 @@ import numpy as np
 
 from water_validation import (DENSITY_G_CM3, DISSOCIATION_OH_A, EQUILIBRATION_FRICTION_PER_PS, FRICTION_PER_PS,
                               HYDROGEN_MASS, REFERENCES, REQUESTED, RESULTS,
-                              TEMPERATURE_K, _write_json, density_g_cm3, load_frames, production, water_topology)
+                              TEMPERATURE_K, _write_json, density_g_cm3, hydrogen_oxygen_distances, load_frames,
+                              production, water_topology)
 
 
 def _trajectory(frames, keep, topology):
@@ -47,19 +48,10 @@ def chemistry(frames, keep, n_molecules: int) -> Dict:
     O–H bond and shortest intermolecular O···H (Å)."""
     positions = frames["positions_A"][keep].astype(float)
     boxes = frames["box_A"][keep]
-    oxygens = np.arange(n_molecules) * 3
-    hydrogens = np.stack([oxygens + 1, oxygens + 2], 1).ravel()
-    own = np.repeat(np.arange(n_molecules), 2)
-    rows = np.arange(len(hydrogens))
     transferred, dissociated = [], []
     oh_max, foreign_min = [], []
     for x, box in zip(positions, boxes):
-        d = x[hydrogens][:, None, :] - x[oxygens][None, :, :]
-        frac = d @ np.linalg.inv(box)
-        d = (frac - np.round(frac)) @ box
-        r = np.linalg.norm(d, axis=-1)
-        bonded = r[rows, own].copy()
-        r[rows, own] = np.inf
+        bonded, r = hydrogen_oxygen_distances(x[:3 * n_molecules], box)
         transferred.append(int((r.min(1) < bonded).sum()))
         dissociated.append(int((bonded > DISSOCIATION_OH_A).sum()))
         oh_max.append(float(bonded.max()))

@@ -49,7 +49,7 @@ def main() -> None:
     import ase.io
 
     sys.path.insert(0, str(HERE.parent / "benchmarks"))
-    from water_validation import load_frames
+    from water_validation import hydrogen_oxygen_distances, load_frames
 
     bulk_cutouts = _module("bulk_cutouts", HERE / "07_sample_bulk_cutouts.py")
     rng = np.random.default_rng(args.seed)
@@ -67,14 +67,9 @@ def main() -> None:
             x, box = frames["positions_A"][k[0]], frames["box_A"][k[0]]
             n = len(x)
             symbols, residues = ["O", "H", "H"] * (n // 3), np.arange(n) // 3
-            oxygens, hydrogens = np.arange(0, n, 3), np.setdiff1d(np.arange(n), np.arange(0, n, 3))
-            edge = np.diag(box)
-            d = x[hydrogens][:, None] - x[oxygens][None]
-            d -= edge * np.round(d / edge)
-            r = np.linalg.norm(d, axis=-1)
-            r[np.arange(len(hydrogens)), residues[hydrogens]] = np.inf  # own oxygen
-            donor = int(residues[hydrogens[np.argmin(r.min(axis=1))]])
-            acceptor = int(np.argmin(r.min(axis=0)))
+            _, foreign = hydrogen_oxygen_distances(x, box)  # H rows in molecule order, two per molecule
+            donor = int(np.argmin(foreign.min(axis=1))) // 2
+            acceptor = int(np.argmin(foreign.min(axis=0)))
             for centre, size in ((donor, 5), (acceptor, 4), (int(rng.integers(n // 3)), 4)):
                 atoms = bulk_cutouts.cut_cluster(x, box, symbols, residues, centre, size)
                 atoms.info.update(field=np.array([0.0, 0.0, field]), md_step=step, origin=f"al2:{stage}",
