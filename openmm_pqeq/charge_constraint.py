@@ -111,7 +111,7 @@ def molecules_of(atoms, bond_factor: float = 1.3) -> np.ndarray:
     """Molecule index (N,) int64 of every atom of an ASE ``Atoms``, numbered 0, 1, ... in order of
     first atom: the structure's own ``atoms.arrays["molecule"]`` labels when present (any integers),
     else :func:`molecules_by_distance`."""
-    labels = atoms.arrays.get(MOLECULE_ARRAY) if hasattr(atoms, "arrays") else None
+    labels = atoms.arrays.get(MOLECULE_ARRAY)
     if labels is None:
         return molecules_by_distance(atoms, bond_factor)
     labels = np.asarray(labels)

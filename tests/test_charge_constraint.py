@@ -78,9 +78,9 @@ def test_pqeq_energy_along_a_proton_transfer_follows_its_force_with_the_molecule
     set_policy(model, ChargeConstraint("molecules"))
     path = np.linspace(1.15, 1.40, 26)  # Å; the distance rule's O–H bond ends at 1.26 Å
 
-    def energy_and_force(calculator, oh):
+    def energy_and_force(kind, oh):
         atoms = _proton_on_the_way(oh)
-        if calculator == "array":
+        if kind == "array":
             atoms.arrays["molecule"] = np.array([0, 0, 0, 1, 1, 1])
         atoms.calc = PQEqCalculator(model)
         return atoms.get_potential_energy(), atoms.get_forces()[1, 0]
