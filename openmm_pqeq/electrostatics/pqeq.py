@@ -65,11 +65,16 @@ from .bond_hardness import DEFAULT_KAPPA_BOUND, merge_transfer
 from .constraints import group_sum, make_feasible
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
+from .messages import decimal
 from .pair_list import VerletList, check_overlap
 from .parameters import charge_transfer_of, parameter_table
 from .solvers import PhysicalSolve, PublishedSolve
 from .splitcharge import SplitChargeSolve, transfer_charges
 from .trainable import BoundedPQEqParameters, split_pair_spec
+
+#: The largest offset of an atom from the first atom of its charge group, in fractions of a cell
+#: vector, that a periodic calculation under a field accepts (the minimum image flips at 0.5).
+GROUP_EXTENT_LIMIT: float = 0.45
 
 #: Shell displacement cap of the published practice (Å).
 RE_SHELL_CAP: float = 0.25
@@ -216,6 +221,7 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         self.on_failure: str = on_failure
         self.min_distance: float = float(min_distance)
         self.shell_cap: float = RE_SHELL_CAP if mode == "reaxnet" else 0.0
+        self.group_extent_limit: float = GROUP_EXTENT_LIMIT
         self.neighbor_skin: float = float(neighbor_skin)
         self.predictor_order: int = int(predictor_order)
         self.anderson_depth: int = int(anderson_depth)
@@ -351,13 +357,43 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         first atom (minimum image) when ``molecular`` and periodic, else ``positions``."""
         if cell is None or not molecular:
             return positions
+        anchor, frac = self._offsets_from_group_anchor(positions, cell, groups, n_groups)
+        return anchor + frac @ cell
+
+    def _offsets_from_group_anchor(
+        self, positions: torch.Tensor, cell: torch.Tensor, groups: torch.Tensor, n_groups: int,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The first atom's position of each atom's group (N, 3) Å and the minimum-image offset
+        from it in fractions of the cell vectors (N, 3), each in [-0.5, 0.5]."""
         index = torch.arange(positions.shape[0], device=positions.device)
         first = torch.full((n_groups,), positions.shape[0], dtype=torch.long, device=positions.device)
         first = first.scatter_reduce(0, groups, index, reduce="amin", include_self=True)
         anchor = positions.index_select(0, first.index_select(0, groups))
         frac = torch.linalg.solve(cell.transpose(0, 1), (positions - anchor).transpose(0, 1)).transpose(0, 1)
-        frac = frac - torch.round(constant(frac))
-        return anchor + frac @ cell
+        return anchor, frac - torch.round(constant(frac))
+
+    def _check_groups_whole_in_field(
+        self, positions: torch.Tensor, cell: torch.Tensor, field: torch.Tensor, groups: torch.Tensor, n_groups: int,
+    ):
+        """Under a field, each charge group couples through its dipole, made whole around its
+        first atom by minimum image (:meth:`field_coordinates`).  An atom more than
+        ``GROUP_EXTENT_LIMIT`` of a cell vector from that atom is close to the point where its
+        image flips and the field energy jumps by q E·a (a dissociated molecule, or a molecule
+        larger than half the box): an error, before the jump.  Only cell vectors a with E·a ≠ 0
+        count (a flip along a vector normal to the field leaves the energy unchanged)."""
+        anchor, frac = self._offsets_from_group_anchor(positions, cell, groups, n_groups)
+        coupled = ((cell @ field).abs() > 0).to(frac.dtype)
+        extent = (frac.abs() * coupled).amax(1)
+        worst = int(torch.argmax(extent))
+        if float(extent[worst]) > self.group_extent_limit:
+            offset = frac[worst] @ cell
+            first = int(torch.nonzero(groups == groups[worst])[0, 0])
+            raise ValueError("under a field, atom " + str(worst) + " sits " + decimal(float(extent[worst]), 3)
+                             + " of a cell vector (" + decimal(float(offset.norm()), 2) + " Å) from atom " + str(first) + ", the first atom of its charge group "
+                             + str(int(groups[worst])) + ": past " + decimal(self.group_extent_limit, 3) + " the group "
+                             "cannot be made whole by minimum image and its field energy -E·μ would jump when the "
+                             "atom's image flips at 0.5; a molecule has dissociated or is larger than half the box "
+                             "(use a larger box, smaller charge groups, or charge_transfer='split')")
 
     def energy(
         self, positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor, p: Dict[str, torch.Tensor],
@@ -539,14 +575,16 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         if bool((counts == 0).any()):
             raise ValueError("every group index 0..G-1 must contain at least one atom")
         field = field.to(dtype)
-
-        p = self.atom_parameters(numbers, dtype)
-        i, j, shifts, cutoff = self.pairs(positions, cell)
         pos0 = constant(positions)
         cell0: Optional[torch.Tensor] = None
         if cell is not None:
             cell0 = constant(cell)
         field0 = constant(field)
+        if molecular and cell0 is not None and self.charge_transfer != "split" and bool((field0 != 0).any()):
+            self._check_groups_whole_in_field(pos0, cell0, field0, groups_t, n_groups)
+
+        p = self.atom_parameters(numbers, dtype)
+        i, j, shifts, cutoff = self.pairs(positions, cell)
         field_pos0 = self.field_coordinates(pos0, cell0, groups_t, n_groups, molecular)
 
         split = self.charge_transfer == "split"

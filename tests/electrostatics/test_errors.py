@@ -74,3 +74,12 @@ def test_reaxnet_mode_rejects_cells_too_small_for_minimum_image():
         PQEq(["O", "H"], mode="reaxnet")(pos, num, cell, torch.zeros(3))
     # the physical mode handles the same small cell with Ewald sums over many images
     assert bool(PQEq(["O", "H"])(pos, num, cell, torch.zeros(3))["converged"])
+
+
+def test_numbers_in_torchscript_messages_are_rounded():
+    from openmm_pqeq.electrostatics.messages import decimal
+    scripted = torch.jit.script(decimal)
+    for value, digits, text in [(0.46999, 3, "0.47"), (3.4349, 2, "3.43"), (2.0, 2, "2.0"), (0.0501, 3, "0.05"),
+                                (-1.26, 1, "-1.3"), (-0.0001, 2, "0.0"), (0.1499, 4, "0.1499")]:
+        assert decimal(value, digits) == text
+        assert scripted(value, digits) == text

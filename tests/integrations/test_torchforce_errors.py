@@ -24,6 +24,8 @@ EXPECTED = {
     "periodic_tiny_box_getState": "closer than min_distance",
     "periodic_strong_field_step": None,
     "periodic_runaway_field_getState": "OpenMMException: builtins.ValueError: the shell of atom",
+    "periodic_stretched_no_field_getState": None,
+    "periodic_stretched_field_getState": "OpenMMException: builtins.ValueError: under a field, atom 2 sits 0.47 of a cell vector (3.43 Å) from atom 0",
     "periodic_energy_after_errors": None,
     "open_overlap_getState": OVERLAP,
     "open_nan_step": NAN,

@@ -100,6 +100,22 @@ def main():
     # 10 V/Å: the O shells move about 0.7 Å, beyond the 0.5 Å bound
     report("periodic_runaway_field_getState", field_then(100.0, lambda: energy(context)))
 
+    # an H of molecule 0 pulled 0.47 of the box along z from its O (at least 1.8 Å from every
+    # other atom): with a field along z its molecule cannot be made whole by minimum image
+    stretched = positions.copy()
+    stretched[2] = stretched[0] + np.array([0.10, 0.15, 0.47 * 0.62])
+
+    def stretched_then(strength_v_per_nm):
+        def action():
+            context.setPeriodicBoxVectors(*periodic.getPeriodicBoxVectors())
+            context.setPositions(stretched)
+            context.setParameter("pqeq_field_z", strength_v_per_nm)
+            energy(context)
+        return action
+
+    report("periodic_stretched_no_field_getState", stretched_then(0.0))
+    report("periodic_stretched_field_getState", stretched_then(1.0))
+
     def same_energy_as_before():
         """After all those errors the force gives the first energy again (no stale state)."""
         again = energy(context).value_in_unit(unit.kilojoule_per_mole)
