@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from . import realspace
-from .pme import spline_stencils
+from .reciprocal import spline_stencils
 from .realspace_kernel import RealSpaceKernel
 
 

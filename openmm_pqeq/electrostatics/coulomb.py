@@ -5,8 +5,8 @@ Three ways to sum the pair kernel ``k_e erf(α_ij r)/r`` (see :mod:`.kernels`):
 - ``"direct"``: open (non-periodic) systems, every pair of atoms, no cutoff.
 - ``"ewald"``: periodic cells.  Real space sums ``k_e [erf(α r) - erf(β r)]/r`` over all
   images within the real-space cutoff; reciprocal space is the point-charge Ewald sum of the
-  smooth ``erf(β r)/r`` part, by an exact k-space Ewald sum (:mod:`.ewald`) or by smooth
-  particle-mesh Ewald (:mod:`.pme`), both including the self-energy and
+  smooth ``erf(β r)/r`` part, by an exact k-space Ewald sum (:mod:`.reciprocal.ewald`) or by smooth
+  particle-mesh Ewald (:mod:`.reciprocal.pme`), both including the self-energy and
   neutralizing-background terms.  The reciprocal contribution of the excluded same-atom
   core–shell pair, ``-Q_c Q_s k_e erf(β|d|)/|d|``, is removed.
 - ``"tapered"``: the published ReaxNet practice: ``k_e erf(α r)/r`` times the ReaxFF taper,
@@ -37,11 +37,10 @@ from .. import ops
 from .._torchscript import constant
 from ..neighbors import pair_vectors
 from .backends import CustomOpKernels, TorchKernels
-from .ewald import EwaldReciprocal, self_and_background
 from .kernels import safe_norm
-from .pme import PMEReciprocal, mesh_wavenumbers_squared
 from .realspace import METHOD_DIRECT, METHOD_EWALD, METHOD_TAPERED, erf_over_r_and_derivative
 from .realspace_kernel import RealSpaceKernel
+from .reciprocal import EwaldReciprocal, PMEReciprocal, mesh_wavenumbers_squared, self_and_background
 
 _METHODS = {"direct": METHOD_DIRECT, "ewald": METHOD_EWALD, "tapered": METHOD_TAPERED}
 

@@ -10,8 +10,8 @@ import torch
 
 from openmm_pqeq.electrostatics import PQEq
 from openmm_pqeq.electrostatics.coulomb import GaussianCoulomb
-from openmm_pqeq.electrostatics.ewald import EwaldReciprocal
-from openmm_pqeq.electrostatics.pme import PMEReciprocal
+from openmm_pqeq.electrostatics.reciprocal.ewald import EwaldReciprocal
+from openmm_pqeq.electrostatics.reciprocal.pme import PMEReciprocal
 from openmm_pqeq.electrostatics.realspace_kernel import RealSpaceKernel
 from openmm_pqeq.neighbors import NeighborList
 

@@ -12,7 +12,7 @@ import torch
 from openmm_pqeq import ops
 from openmm_pqeq.electrostatics import PQEq, realspace
 from openmm_pqeq.electrostatics.backends import CustomOpKernels, TorchKernels
-from openmm_pqeq.electrostatics.pme import PMEReciprocal
+from openmm_pqeq.electrostatics.reciprocal.pme import PMEReciprocal
 from openmm_pqeq.electrostatics.realspace_kernel import RealSpaceKernel
 from openmm_pqeq.neighbors import NeighborList
 

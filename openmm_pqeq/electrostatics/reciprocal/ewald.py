@@ -17,7 +17,8 @@ import math
 
 import torch
 
-from .._torchscript import constant
+from ..._torchscript import constant
+from .background import self_and_background
 
 
 class EwaldReciprocal(torch.nn.Module):
@@ -69,13 +70,3 @@ class EwaldReciprocal(torch.nn.Module):
         # Σ_a Q_a V_a = E: the half space stands for ±k, so 2π/V of the full sum becomes 4π/V
         potential = potential * (4.0 * math.pi * self.coulomb_constant / volume)
         return potential + 0.5 * self_and_background(charges, volume, self.beta, self.coulomb_constant)
-
-
-def self_and_background(charges: torch.Tensor, volume: torch.Tensor, beta: float,
-                        coulomb_constant: float) -> torch.Tensor:
-    """``∂/∂Q_a`` (n,) or (n, c) V of the self energy ``−k_e β/√π Σ Q²`` and the neutralizing
-    background ``−k_e π Q_tot²/(2 V β²)`` (module docstring) for charges (n,) or (n, c) e in a
-    cell of ``volume`` Å³, splitting ``beta`` Å⁻¹: the terms every Ewald-split reciprocal sum
-    (exact or PME) adds."""
-    return -coulomb_constant * ((2.0 * beta / math.sqrt(math.pi)) * charges
-                                + (math.pi / (volume * beta * beta)) * charges.sum(0, keepdim=True))

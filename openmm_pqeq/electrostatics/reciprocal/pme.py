@@ -16,7 +16,7 @@ Unlike torch-pme's calculators, the spline weights and mesh indices of fixed sit
 computed once and reused: the charge solve applies the charge Hessian many times at fixed
 positions (:meth:`PMEReciprocal.splines`, :meth:`PMEReciprocal.mesh_potential`, :meth:`PMEReciprocal.gather`).  Everything is plain
 PyTorch, differentiable in positions and cell (for forces and the virial), TorchScript-clean.
-Per-site values follow the convention of :class:`.ewald.EwaldReciprocal`: ``forward`` returns
+Per-site values follow the convention of :class:`~openmm_pqeq.electrostatics.reciprocal.ewald.EwaldReciprocal`: ``forward`` returns
 ``V`` with ``E_rec = Σ_a Q_a V_a``; the electrostatic potential is ``2V``.
 Lengths Å, charges e, energies eV.
 """
@@ -28,8 +28,8 @@ from typing import List, Tuple
 
 import torch
 
-from .._torchscript import constant
-from .ewald import self_and_background
+from ..._torchscript import constant
+from .background import self_and_background
 
 
 class PMEReciprocal(torch.nn.Module):
