@@ -68,7 +68,7 @@ from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening
 from .messages import decimal
 from .pair_list import VerletList, check_overlap
 from .parameters import charge_transfer_of, parameter_table
-from .solvers import PhysicalSolve, PublishedSolve
+from .solvers import PhysicalSolve, PublishedSolve, SolveProblem
 from .splitcharge import SplitChargeSolve, transfer_charges
 from .trainable import BoundedPQEqParameters, split_pair_spec
 
@@ -417,16 +417,16 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         return onsite + coulomb - (field * dipole).sum()
 
     def _gradients(
-        self, cache: Dict[str, torch.Tensor], positions: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
-        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
-        field: torch.Tensor, field_positions: torch.Tensor, cutoff: float,
+        self, problem: SolveProblem, q: torch.Tensor, d: torch.Tensor, cutoff: float,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """∂E/∂q (N,) eV/e, ∂E/∂d (N, 3) eV/Å at fixed positions (analytic, no autograd), and the
-        real-space Coulomb pair sum () eV there."""
+        """∂E/∂q (N,) eV/e, ∂E/∂d (N, 3) eV/Å at charges ``q`` (N,) e and shells ``d`` (N, 3) Å
+        and the fixed inputs of ``problem`` (analytic, no autograd), and the real-space Coulomb
+        pair sum () eV there, over the pairs closer than ``cutoff`` Å (``<= 0``: all pairs)."""
+        p, field = problem.params, problem.field
         z = p["Z"]
-        phi_core, _, grad_shell, real_energy = self.coulomb.site_gradients(cache, positions, cell, p["a"], i, j, q + z, -z,
-                                                                    d, cutoff)
-        gq = p["chi"] + p["J"] * q + phi_core - field_positions @ field
+        phi_core, _, grad_shell, real_energy = self.coulomb.site_gradients(
+            problem.cache, problem.positions, problem.cell, p["a"], problem.i, problem.j, q + z, -z, d, cutoff)
+        gq = p["chi"] + p["J"] * q + phi_core - problem.field_positions @ field
         gd = p["Ks"].unsqueeze(1) * d + grad_shell + z.unsqueeze(1) * field.unsqueeze(0)
         return gq, gd * p["pol"].unsqueeze(1), real_energy
 
@@ -601,16 +601,16 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
             cache = self.coulomb.setup(pos0, p["a"], cell0, i, j, shifts, cutoff)
             q = make_feasible(q, groups_t, counts, charges_t)
             d = d * p["pol"].unsqueeze(1)
+            # split charges couple to the field through bond and shell dipoles, not atom positions
+            problem = SolveProblem(cache, pos0, p, cell0, i, j, field0,
+                                   torch.zeros_like(pos0) if split else field_pos0, cutoff, groups_t, counts)
             if split:
                 (bond_i, bond_j, bond_shifts, keys, drive, q_ref, u, q, d, charge_gradient, stats,
-                 real_energy) = self._split_solve_call(cache, pos0, numbers, d, p, cell0, i, j, shifts, field0, cutoff,
-                                                       groups_t, counts, charges_t)
+                 real_energy) = self._split_solve_call(problem, numbers, d, shifts, charges_t)
             elif self.mode == "physical":
-                q, d, stats, real_energy = self._solve_physical(cache, pos0, q, d, p, cell0, i, j, field0,
-                                                                field_pos0, cutoff, groups_t, counts)
+                q, d, stats, real_energy = self._solve_physical(problem, q, d)
             else:
-                q, d, stats = self._solve_published(cache, pos0, q, d, p, cell0, i, j, field0, field_pos0,
-                                                    groups_t, counts)
+                q, d, stats = self._solve_published(problem, q, d)
                 real_energy = torch.zeros((), dtype=dtype, device=positions.device)
         iterations, cg_iterations = stats.iterations, stats.cg_iterations
         q_res, d_res, converged = stats.charge_residual, stats.shell_residual, stats.converged

@@ -85,6 +85,7 @@ from .kernels import pair_screening, safe_norm
 from .realspace import erf_over_r_and_derivative
 from .solver_stats import SolverStats
 from .solvers.cycles import NewtonCycles, inverse_spring_constants
+from .solvers.problem import SolveProblem, SplitBonds
 
 #: Charge-transfer models of the physical mode.
 CHARGE_TRANSFER_MODELS = ("global", "split")
@@ -218,24 +219,24 @@ class SplitChargeSolve:
 
     # ------------------------------------------------------------------ solve
     def _split_solve_call(
-        self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, numbers: torch.Tensor, d: torch.Tensor,
-        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
-        shifts: torch.Tensor, field: torch.Tensor, cutoff: float, groups: torch.Tensor, counts: torch.Tensor,
+        self, problem: SolveProblem, numbers: torch.Tensor, d: torch.Tensor, shifts: torch.Tensor,
         group_charges: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                torch.Tensor, torch.Tensor, torch.Tensor, SolverStats, torch.Tensor]:
-        """Bonds, reference charges, warm start and the converged solve at fixed positions (no
-        autograd).  Returns (bond_i, bond_j, bond_shifts, bond keys, bond drives w = u/√s, q_ref, u,
+        """Bonds, reference charges, warm start and the converged solve at the fixed inputs of
+        ``problem`` (:class:`.solvers.problem.SolveProblem`; no autograd), from shells ``d`` (N, 3)
+        Å, with the pair image ``shifts`` of its pair list and the charges of its groups.  Returns (bond_i, bond_j, bond_shifts, bond keys, bond drives w = u/√s, q_ref, u,
         q, d, ∂E/∂q, :class:`.solver_stats.SolverStats`, real-space pair sum at the solution () eV)."""
-        bond_i, bond_j, bond_shifts = self._split_bonds(numbers, i, j, shifts, cache["vec"])
-        bond_vec = pair_vectors(pos, cell, bond_i, bond_j, bond_shifts)
+        pos = problem.positions
+        bond_i, bond_j, bond_shifts = self._split_bonds(numbers, problem.i, problem.j, shifts, problem.cache["vec"])
+        bond_vec = pair_vectors(pos, problem.cell, bond_i, bond_j, bond_shifts)
         root_s, root_kappa = self.transfer.root_softness(safe_norm(bond_vec), numbers.index_select(0, bond_i),
                                                          numbers.index_select(0, bond_j))
         keys = bond_keys(bond_i, bond_j, bond_shifts, pos.shape[0])
-        q_ref = self._split_reference(groups, counts, group_charges)
+        q_ref = self._split_reference(problem.groups, problem.counts, group_charges)
         u = self._split_predict(keys, root_s)
-        u, q, d, gq, stats, real_energy = self._solve_split(cache, pos, u, d, q_ref, p, cell, i, j, field, cutoff,
-                                                            bond_i, bond_j, bond_vec, root_s, root_kappa)
+        bonds = SplitBonds(bond_i, bond_j, bond_vec, root_s, root_kappa)
+        u, q, d, gq, stats, real_energy = self._solve_split(problem, u, d, q_ref, bonds)
         positive = root_s > 1e-12
         drive = torch.where(positive, u / torch.where(positive, root_s, torch.ones_like(root_s)), torch.zeros_like(u))
         return bond_i, bond_j, bond_shifts, keys, drive, q_ref, u, q, d, gq, stats, real_energy
@@ -244,22 +245,23 @@ class SplitChargeSolve:
         return self.coulomb.hessian_static(cache, q, q + z, -z)
 
     def _solve_split(
-        self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, u: torch.Tensor, d: torch.Tensor,
-        q_ref: torch.Tensor, p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor,
-        j: torch.Tensor, field: torch.Tensor, cutoff: float, bond_i: torch.Tensor, bond_j: torch.Tensor,
-        bond_vec: torch.Tensor, root_s: torch.Tensor, root_kappa: torch.Tensor,
+        self, problem: SolveProblem, u: torch.Tensor, d: torch.Tensor, q_ref: torch.Tensor, bonds: SplitBonds,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, SolverStats, torch.Tensor]:
         """Converged scaled split charges u (B,) and shells d (N, 3) by inexact Newton steps with
-        Anderson acceleration.  Returns (u, q, d, ∂E/∂q (N,) eV/e without the field term,
-        :class:`.solver_stats.SolverStats`, real-space pair sum at the solution () eV);
+        Anderson acceleration, from u and d, reference charges ``q_ref`` (N,) e and ``bonds``
+        (:class:`.solvers.problem.SplitBonds`) at the fixed inputs of ``problem`` (whose field
+        positions are zero: the field couples through the bond vectors).  Returns (u, q, d,
+        ∂E/∂q (N,) eV/e without the field term, :class:`.solver_stats.SolverStats`, real-space
+        pair sum at the solution () eV);
         the charge residual is max_b |∂E/∂u_b| √κ⁰_b (= |∂E/∂p_b| g(r_b), eV/e)."""
-        n = pos.shape[0]
+        n = problem.positions.shape[0]
         nb = u.shape[0]
+        p = problem.params
+        bond_i, bond_j, root_s, root_kappa = bonds.i, bonds.j, bonds.root_s, bonds.root_kappa
         inv_ks = inverse_spring_constants(p)
-        no_field_positions = torch.zeros_like(pos)
-        bond_field = bond_vec @ field
+        bond_field = bonds.vectors @ problem.field
         # Jacobi of the bond block: 1 + s (J_i + J_j − 2 C_ij) (C: the bare Gaussian kernel of the pair)
-        r_b = safe_norm(bond_vec)
+        r_b = safe_norm(bonds.vectors)
         alpha = pair_screening(p["a"].index_select(0, bond_i), p["a"].index_select(0, bond_j))
         pair_hardness = (p["J"].index_select(0, bond_i) + p["J"].index_select(0, bond_j)
                          - 2.0 * self.coulomb.coulomb_constant * erf_over_r_and_derivative(alpha, r_b)[0])
@@ -270,28 +272,29 @@ class SplitChargeSolve:
         real_energy = torch.zeros((), dtype=q.dtype, device=q.device)
         while True:
             q = q_ref + transfer_charges(root_s * u, bond_i, bond_j, n)
-            gq, gd, real_energy = self._gradients(cache, pos, q, d, p, cell, i, j, field, no_field_positions, cutoff)
+            gq, gd, real_energy = self._gradients(problem, q, d, problem.cutoff)
             gu = u + root_s * (bond_differences(gq, bond_i, bond_j) - bond_field)
             q_res = float((gu * root_kappa).abs().max()) if nb > 0 else 0.0
             d_res = float(gd.abs().max()) if n > 0 else 0.0
             if cycles.finished(q_res, d_res, self.charge_tolerance, self.shell_tolerance, self.max_iterations):
                 break
-            du, dd, n_cg = self._split_newton_step(cache, gu, gd, q, p, i, j, inv_ks, root_s, bond_i, bond_j, diag,
-                                                   root_kappa)
+            du, dd, n_cg = self._split_newton_step(problem, gu, gd, q, inv_ks, bonds, diag)
             cycles.step(du, dd, n_cg)
             u = cycles.charge_variables()
             d = cycles.shells()
         return u, q, d, gq, cycles.stats(), real_energy
 
     def _split_newton_step(
-        self, cache: Dict[str, torch.Tensor], gu: torch.Tensor, gd: torch.Tensor, q: torch.Tensor,
-        p: Dict[str, torch.Tensor], i: torch.Tensor, j: torch.Tensor, inv_ks: torch.Tensor, root_s: torch.Tensor,
-        bond_i: torch.Tensor, bond_j: torch.Tensor, diag: torch.Tensor, root_kappa: torch.Tensor,
+        self, problem: SolveProblem, gu: torch.Tensor, gd: torch.Tensor, q: torch.Tensor, inv_ks: torch.Tensor,
+        bonds: SplitBonds, diag: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor, int]:
         """Step ``(δu, δd)`` solving the linear model ``H̃ s = −g`` by PCG (Jacobi on bonds and
         shells; no constraints: T conserves the charge), to ``newton_reduction`` of the residual's
-        2-norm or a fifth of the tolerances.  Returns (δu, δd, CG iterations)."""
+        2-norm or a fifth of the tolerances (``diag``: the bond block's Jacobi diagonal (B,)).
+        Returns (δu, δd, CG iterations)."""
         n = q.shape[0]
+        cache, p = problem.cache, problem.params
+        bond_i, bond_j, root_s, root_kappa = bonds.i, bonds.j, bonds.root_s, bonds.root_kappa
         static = self._split_static(cache, q, p["Z"])
         tol_q = 0.2 * self.charge_tolerance
         tol_d = 0.2 * self.shell_tolerance
@@ -311,7 +314,7 @@ class SplitChargeSolve:
                 and (float(rd.abs().max()) if n > 0 else 0.0) <= tol_d)
         while not done and iterations < self.max_cg_iterations:
             xq = transfer_charges(root_s * pu, bond_i, bond_j, n)
-            yq, yd = self._joint_matvec(cache, i, j, q, p, static, xq, pd)
+            yq, yd = self._joint_matvec(cache, problem.i, problem.j, q, p, static, xq, pd)
             hu = pu + root_s * bond_differences(yq, bond_i, bond_j)
             curvature = (pu * hu).sum() + (pd * yd).sum()
             if not bool(curvature > 0) or not bool(rz > 0):

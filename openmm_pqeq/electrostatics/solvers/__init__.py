@@ -5,13 +5,15 @@
 - :mod:`.published`: the published ReaxNet two-cycle solve (mode ``"reaxnet"``);
 - :mod:`.cycles`: the Newton-cycle state (iterate, Anderson history, statistics) that the physical
   solve and the split-charge solve (:mod:`openmm_pqeq.electrostatics.splitcharge`) share;
-- :mod:`.anderson`: Anderson acceleration.
+- :mod:`.anderson`: Anderson acceleration;
+- :mod:`.problem`: what one solve holds fixed (:class:`~.problem.SolveProblem`).
 
 The two solves are mixed into PQEq (they use its parameters and Coulomb module), so a scripted
 and frozen model (an OpenMM TorchForce) holds them as its own methods.
 """
 
 from .physical import PhysicalSolve
+from .problem import SolveProblem
 from .published import PublishedSolve
 
-__all__ = ["PhysicalSolve", "PublishedSolve"]
+__all__ = ["PhysicalSolve", "PublishedSolve", "SolveProblem"]

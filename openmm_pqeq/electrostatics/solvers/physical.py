@@ -11,7 +11,7 @@ Jacobi per charge group, or with the long-wavelength PME correction), and
 displacements Å, energies eV, ∂E/∂q eV/e, ∂E/∂d eV/Å; no autograd.
 """
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Tuple
 
 import torch
 
@@ -19,6 +19,7 @@ from ..constraints import group_sum, project_out_group_means, project_preconditi
 from ..coulomb import setup_kind
 from ..solver_stats import SolverStats
 from .cycles import NewtonCycles, inverse_spring_constants
+from .problem import SolveProblem
 
 
 def host_floats(values: torch.Tensor) -> List[float]:
@@ -28,15 +29,30 @@ def host_floats(values: torch.Tensor) -> List[float]:
     return out
 
 
+class Preconditioner(NamedTuple):
+    """The preconditioner of one Newton step's PCG (``PhysicalSolve._precondition``):
+    ``inv_j`` 1/J (N,) e/eV, ``inv_ks`` 1/K_s (N,) Å²/eV, ``shell_charges`` −Z (N,) e, each atom's
+    charge group ``groups`` (N,) and the group sums of 1/J ``weight_sums`` (G,); with the
+    long-wavelength PME correction its ``smooth`` filter and M·(1, 0) as ``ones_q`` (N,),
+    ``ones_d`` (N, 3) (all empty without it)."""
+
+    inv_j: torch.Tensor
+    inv_ks: torch.Tensor
+    shell_charges: torch.Tensor
+    groups: torch.Tensor
+    weight_sums: torch.Tensor
+    smooth: torch.Tensor
+    ones_q: torch.Tensor
+    ones_d: torch.Tensor
+
+
 class PhysicalSolve:
     """Converged charges and shells of the physical mode (see the module docstring); the
     attributes it reads (``coulomb``, tolerances, ``max_iterations``, ``max_cg_iterations``,
     ``newton_reduction``, ``anderson_depth``) are :class:`~openmm_pqeq.electrostatics.pqeq.PQEq`'s."""
 
     def _solve_physical(
-        self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
-        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
-        field: torch.Tensor, field_pos: torch.Tensor, cutoff: float, groups: torch.Tensor, counts: torch.Tensor,
+        self, problem: SolveProblem, q: torch.Tensor, d: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor, SolverStats, torch.Tensor]:
         """Converged charges and shells by inexact Newton steps with Anderson acceleration.
 
@@ -49,17 +65,18 @@ class PhysicalSolve:
         shells displaced by a few hundredths of an Å, H̃ differs from the true Hessian by a few
         per cent, so each cycle gains one to two digits; Anderson mixing of the steps of previous
         cycles absorbs most of the rest.  Starts from charges ``q`` (N,) e and shells ``d`` (N, 3)
-        Å.  Returns (q, d,
+        Å, at the fixed inputs of ``problem`` (:class:`.problem.SolveProblem`).  Returns (q, d,
         :class:`~openmm_pqeq.electrostatics.solver_stats.SolverStats`, real-space pair sum at
         (q, d) () eV).  One host synchronization per cycle (the residual norms), none per
         Anderson mix."""
         n = q.shape[0]
+        p = problem.params
         inv_ks = inverse_spring_constants(p)
         cycles = NewtonCycles(q, d, p["J"], p["Ks"] * p["pol"], self.anderson_depth)
         real_energy = torch.zeros((), dtype=q.dtype, device=q.device)
         while True:
-            gq, gd, real_energy = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, cutoff)
-            rq = project_out_group_means(gq, groups, counts)
+            gq, gd, real_energy = self._gradients(problem, q, d, problem.cutoff)
+            rq = project_out_group_means(gq, problem.groups, problem.counts)
             if n > 0:
                 residuals = host_floats(torch.stack([rq.abs().max(), gd.abs().max()]))
                 q_res, d_res = residuals[0], residuals[1]
@@ -67,7 +84,7 @@ class PhysicalSolve:
                 q_res, d_res = float(rq.abs().max()), 0.0
             if cycles.finished(q_res, d_res, self.charge_tolerance, self.shell_tolerance, self.max_iterations):
                 break
-            dq, dd, n_cg = self._newton_step(cache, gq, gd, q, p, i, j, groups, counts, inv_ks)
+            dq, dd, n_cg = self._newton_step(problem, gq, gd, q, inv_ks)
             cycles.step(dq, dd, n_cg)
             q = cycles.charge_variables()
             d = cycles.shells()
@@ -101,28 +118,26 @@ class PhysicalSolve:
         return inv_j * rq - sj * sj * cq, inv_ks.unsqueeze(1) * rd - sk * sk * qs.unsqueeze(1) * cd
 
     def _precondition(
-        self, cache: Dict[str, torch.Tensor], smooth: torch.Tensor, ones_q: torch.Tensor, ones_d: torch.Tensor,
-        rq: torch.Tensor, rd: torch.Tensor, inv_j: torch.Tensor, inv_ks: torch.Tensor, qs: torch.Tensor,
-        groups: torch.Tensor, weight_sums: torch.Tensor,
+        self, cache: Dict[str, torch.Tensor], pre: Preconditioner, rq: torch.Tensor, rd: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Preconditioned residual inside the charge constraints: ``z = M r − M c (cᵀ M r)/(cᵀ M c)``
         with ``c = (1, 0)`` (Jacobi per charge group, or with the long-wavelength correction)."""
-        if smooth.numel() == 0:
-            return project_preconditioned(rq, inv_j, groups, weight_sums), rd * inv_ks.unsqueeze(1)
-        zq, zd = self._smooth_preconditioner(cache, smooth, rq, rd, inv_j, inv_ks, qs)
-        factor = zq.sum() / ones_q.sum()
-        return zq - factor * ones_q, zd - factor * ones_d
+        if pre.smooth.numel() == 0:
+            return project_preconditioned(rq, pre.inv_j, pre.groups, pre.weight_sums), rd * pre.inv_ks.unsqueeze(1)
+        zq, zd = self._smooth_preconditioner(cache, pre.smooth, rq, rd, pre.inv_j, pre.inv_ks, pre.shell_charges)
+        factor = zq.sum() / pre.ones_q.sum()
+        return zq - factor * pre.ones_q, zd - factor * pre.ones_d
 
     def _newton_step(
-        self, cache: Dict[str, torch.Tensor], gq: torch.Tensor, gd: torch.Tensor, q: torch.Tensor,
-        p: Dict[str, torch.Tensor], i: torch.Tensor, j: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
-        inv_ks: torch.Tensor,
+        self, problem: SolveProblem, gq: torch.Tensor, gd: torch.Tensor, q: torch.Tensor, inv_ks: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor, int]:
         """Step ``(δq (N,) e, δd (N, 3) Å)`` solving the linear model ``H̃ s = −g`` at the gradient
         ``g = (gq (N,) eV/e, gd (N, 3) eV/Å)`` by projected PCG (charges preconditioned by 1/J
         within the constraints, shells by 1/K_s, ``inv_ks`` (N,)), to ``newton_reduction`` of the
         residual's 2-norm (or a fifth of the tolerances).  Returns (δq, δd, CG iterations)."""
         n = q.shape[0]
+        cache, p, i, j = problem.cache, problem.params, problem.i, problem.j
+        groups, counts = problem.groups, problem.counts
         z = p["Z"]
         static = self.coulomb.hessian_static(cache, q, q + z, -z)
         inv_j = 1.0 / p["J"]
@@ -138,6 +153,7 @@ class PhysicalSolve:
             smooth = self.coulomb.smooth_filter(cache, n, float(inv_j.mean()), shell_weight)
             ones_q, ones_d = self._smooth_preconditioner(cache, smooth, torch.ones_like(q), torch.zeros_like(gd),
                                                          inv_j, inv_ks, -z)
+        pre = Preconditioner(inv_j, inv_ks, -z, groups, weight_sums, smooth, ones_q, ones_d)
         # stop at a fixed relative reduction of the residual's 2-norm (independent of N, unlike
         # the max-norm), or when the max-norm is well inside the tolerances
         tol_q = 0.2 * self.charge_tolerance
@@ -146,7 +162,7 @@ class PhysicalSolve:
         sd = torch.zeros_like(gd)
         rq = project_out_group_means(-gq, groups, counts)
         rd = -gd
-        zq, zd = self._precondition(cache, smooth, ones_q, ones_d, rq, rd, inv_j, inv_ks, -z, groups, weight_sums)
+        zq, zd = self._precondition(cache, pre, rq, rd)
         pq, pd = zq, zd
         rz = (rq * zq).sum() + (rd * zd).sum()
         iterations = 0
@@ -173,8 +189,7 @@ class PhysicalSolve:
             sd = sd + step * pd
             rq = project_out_group_means(rq - step * hq, groups, counts)
             rd = rd - step * hd
-            zq, zd = self._precondition(cache, smooth, ones_q, ones_d, rq, rd, inv_j, inv_ks, -z, groups,
-                                        weight_sums)
+            zq, zd = self._precondition(cache, pre, rq, rd)
             rz_new = (rq * zq).sum() + (rd * zd).sum()
             norms = host_floats(torch.stack([rq.norm(), rd.norm(), rq.abs().max(), rd.abs().max(), rz_new, curvature]))
             if not norms[5] > 0:

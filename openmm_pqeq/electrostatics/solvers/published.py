@@ -10,7 +10,7 @@ Mixed into PQEq (its parameters, Coulomb module and ``PQEq._gradients``).  Charg
 displacements Å, ∂E/∂q eV/e, ∂E/∂d eV/Å; no autograd.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Tuple
 
 import torch
 
@@ -18,6 +18,7 @@ from ..constraints import group_sum, project_out_group_means, project_preconditi
 from ..kernels import safe_norm
 from ..solver_stats import SolverStats
 from .cycles import inverse_spring_constants
+from .problem import SolveProblem
 
 
 class PublishedSolve:
@@ -26,13 +27,14 @@ class PublishedSolve:
     ``max_cg_iterations``, ``shell_cap``) are :class:`~openmm_pqeq.electrostatics.pqeq.PQEq`'s."""
 
     def _solve_published(
-        self, cache: Dict[str, torch.Tensor], pos: torch.Tensor, q: torch.Tensor, d: torch.Tensor,
-        p: Dict[str, torch.Tensor], cell: Optional[torch.Tensor], i: torch.Tensor, j: torch.Tensor,
-        field: torch.Tensor, field_pos: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
+        self, problem: SolveProblem, q: torch.Tensor, d: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor, SolverStats]:
         """The published practice: ``max_iterations`` (2) cycles of {exact charge solve,
-        one-shot shell update d = F/K_s capped at ``shell_cap``}."""
-        inv_ks = inverse_spring_constants(p)
+        one-shot shell update d = F/K_s capped at ``shell_cap``}, from charges ``q`` (N,) e and
+        shells ``d`` (N, 3) Å at the fixed inputs of ``problem`` (:class:`.problem.SolveProblem`;
+        its pairs all count, whatever their distance)."""
+        groups, counts = problem.groups, problem.counts
+        inv_ks = inverse_spring_constants(problem.params)
         cg_tolerance = 1e-3 * self.charge_tolerance
         iterations = 0
         cg_iterations = 0
@@ -40,16 +42,16 @@ class PublishedSolve:
         q_res = float("inf")
         d_res = float("inf")
         for _ in range(self.max_iterations + 1):
-            gq, gd, _ = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, 0.0)
+            gq, gd, _ = self._gradients(problem, q, d, 0.0)
             q_res = float(project_out_group_means(gq, groups, counts).abs().max())
             d_res = float(gd.abs().max())
             if iterations == self.max_iterations:
                 break
-            delta, n_cg, solve_res = self._solve_charges(-gq, p, cache, i, j, groups, counts, cg_tolerance)
+            delta, n_cg, solve_res = self._solve_charges(problem, -gq, cg_tolerance)
             q = q + delta
             cg_iterations += n_cg
             worst_solve = max(worst_solve, solve_res)
-            gq, gd, _ = self._gradients(cache, pos, q, d, p, cell, i, j, field, field_pos, 0.0)
+            gq, gd, _ = self._gradients(problem, q, d, 0.0)
             d = d - gd * inv_ks.unsqueeze(1)
             if self.shell_cap > 0:
                 norm = safe_norm(d).unsqueeze(1)
@@ -61,16 +63,14 @@ class PublishedSolve:
         return q, d, SolverStats(iterations, cg_iterations, q_res, d_res, converged)
 
     def _solve_charges(
-        self, rhs: torch.Tensor, p: Dict[str, torch.Tensor], cache: Dict[str, torch.Tensor],
-        i: torch.Tensor, j: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
-        tolerance: float,
+        self, problem: SolveProblem, rhs: torch.Tensor, tolerance: float,
     ) -> Tuple[torch.Tensor, int, float]:
         """Solve ``A δ = rhs`` (rhs (N,) eV/e, δ (N,) e) in the constraint subspace by projected
         preconditioned CG (A: charge Hessian, J on the diagonal plus the core–core Coulomb block
         :meth:`~openmm_pqeq.electrostatics.coulomb.GaussianCoulomb.hessian_matvec`; Jacobi 1/J
         per charge group).  Returns (δ, iterations,
         final projected residual max-norm in eV/e)."""
-        n = rhs.shape[0]
+        p, groups, counts = problem.params, problem.groups, problem.counts
         inv_diag = 1.0 / p["J"]
         weight_sums = group_sum(inv_diag, groups, counts.shape[0])
         delta = torch.zeros_like(rhs)
@@ -83,7 +83,7 @@ class PublishedSolve:
         residual = float(r.abs().max())
         iterations = 0
         while residual > tolerance and iterations < self.max_cg_iterations:
-            hp = p["J"] * direction + self.coulomb.hessian_matvec(cache, i, j, direction)
+            hp = p["J"] * direction + self.coulomb.hessian_matvec(problem.cache, problem.i, problem.j, direction)
             curvature = (direction * hp).sum()
             if not bool(curvature > 0) or not bool(rz > 0):
                 break
