@@ -46,8 +46,6 @@ from .training_range import set_training_range
 
 FORMAT = "openmm_pqeq.model"
 FORMAT_VERSION = 1
-#: State-dict entries that are run-time state (warm starts), not part of a model.
-_TRANSIENT = ("last_charges", "last_shells")
 UNITS = {"length": "Angstrom", "energy": "eV", "charge": "e", "field": "V/Angstrom"}
 #: Metadata keys save_model writes itself; any other key of a loaded file is carried to the next save.
 _WRITTEN_METADATA = ("units", "openmm_pqeq_version", "torch_version", "created", "description", "provenance",
@@ -89,8 +87,9 @@ def state_kind(model: torch.nn.Module, key: str) -> str:
 
 
 def model_weights(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
-    """The state dict of ``model`` on the CPU without run-time state (warm starts)."""
-    return {k: v.detach().cpu() for k, v in model.state_dict().items() if k.split(".")[-1] not in _TRANSIENT}
+    """The state dict of ``model`` on the CPU (run-time state such as the warm start is not in it:
+    its buffers are non-persistent)."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def save_model(model: PQEqModel, path: Union[str, Path], provenance: Optional[Dict[str, Any]] = None,
@@ -158,7 +157,7 @@ def load_model(model: Union[str, Path]) -> PQEqModel:
     payload = read_model_file(model)
     built = build_model(payload["config"])
     stored = payload["state_dict"]
-    own = {k: v for k, v in built.state_dict().items() if k.split(".")[-1] not in _TRANSIENT}
+    own = built.state_dict()
     kinds = {k: state_kind(built, k) for k in own}
     learned = {k for k, kind in kinds.items() if kind == "learned"}
     # entries the file marks as learned (older files: anything under e0) that this code lacks

@@ -38,8 +38,8 @@ Two modes:
 
 The solves of both modes are in :mod:`openmm_pqeq.electrostatics.solvers` (mixed into
 :class:`PQEq`), the split-charge one in :mod:`.splitcharge`; this module checks the inputs,
-lists the pairs (the periodic Verlet list is :mod:`.pair_list`), keeps the warm start,
-evaluates the energy and runs the forward pass.
+lists the pairs (the periodic Verlet list is :mod:`.pair_list`), starts each solve from the
+previous ones (:mod:`.warm_start`), evaluates the energy and runs the forward pass.
 
 Field coordinates r̃ (project choice): with charge groups (e.g. one per molecule) each
 group is made whole around its first atom by the minimum-image convention, so a neutral
@@ -71,6 +71,7 @@ from .parameters import charge_transfer_of, parameter_table
 from .solvers import PhysicalSolve, PublishedSolve, SolveProblem
 from .splitcharge import SplitChargeSolve, transfer_charges
 from .trainable import BoundedPQEqParameters, split_pair_spec
+from .warm_start import WarmStart
 
 #: The largest offset of an atom from the first atom of its charge group, in fractions of a cell
 #: vector, that a periodic calculation under a field accepts (the minimum image flips at 0.5).
@@ -254,14 +255,8 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         #: largest open system for the dense implicit differentiation of (q, d) w.r.t. freed parameters
         self.implicit_max_atoms: int = 400
 
-        # Warm start (persists across calls, also inside a frozen TorchScript module; buffers
-        # are reassigned, never resized, because a loaded module cannot resize them).
-        self.register_buffer("last_charges", torch.zeros(0, dtype=torch.float64))
-        self.register_buffer("last_shells", torch.zeros(0, 3, dtype=torch.float64))
-        # older solutions for the predictor (newest first): run-time state, not part of the model
-        # (non-persistent: not in the state dict)
-        self.register_buffer("history_charges", torch.zeros(0, 0, dtype=torch.float64), persistent=False)
-        self.register_buffer("history_shells", torch.zeros(0, 0, 3, dtype=torch.float64), persistent=False)
+        # the previous solutions (run-time state; the published mode starts every solve from zero)
+        self.warm_start = WarmStart(self.predictor_order if mode == "physical" else 0)
 
         if mode == "reaxnet":
             k_e = COULOMB_EV_A_PUBLISHED
@@ -430,43 +425,6 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         gd = p["Ks"].unsqueeze(1) * d + grad_shell + z.unsqueeze(1) * field.unsqueeze(0)
         return gq, gd * p["pol"].unsqueeze(1), real_energy
 
-    # ------------------------------------------------------------------ warm start
-    def _predict(self, n: int, dtype: torch.dtype, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor, bool]:
-        """Start of the solve: extrapolated from previous solutions (``predictor_order``),
-        or zero charges and shells when there are none for this number of atoms."""
-        if self.last_charges.shape[0] != n or self.mode != "physical":
-            return (torch.zeros(n, dtype=dtype, device=device), torch.zeros(n, 3, dtype=dtype, device=device), False)
-        q = self.last_charges
-        d = self.last_shells
-        older = self.history_charges.shape[0] if self.history_charges.shape[1] == n else 0
-        order = min(self.predictor_order, older)
-        if order == 1:
-            q = 2.0 * q - self.history_charges[0]
-            d = 2.0 * d - self.history_shells[0]
-        elif order == 2:
-            q = 3.0 * q - 3.0 * self.history_charges[0] + self.history_charges[1]
-            d = 3.0 * d - 3.0 * self.history_shells[0] + self.history_shells[1]
-        return q.to(dtype), d.to(dtype), True
-
-    def _remember(self, q: torch.Tensor, d: torch.Tensor):
-        """Store the solution for the next call (buffers reassigned, never resized)."""
-        n = q.shape[0]
-        q64 = constant(q).to(torch.float64)
-        d64 = constant(d).to(torch.float64)
-        if self.predictor_order > 0 and self.last_charges.shape[0] == n and self.mode == "physical":
-            keep = self.predictor_order - 1
-            if self.history_charges.shape[1] == n and keep > 0:
-                self.history_charges = torch.cat([self.last_charges.unsqueeze(0), self.history_charges[:keep]])
-                self.history_shells = torch.cat([self.last_shells.unsqueeze(0), self.history_shells[:keep]])
-            else:
-                self.history_charges = self.last_charges.unsqueeze(0)
-                self.history_shells = self.last_shells.unsqueeze(0)
-        else:
-            self.history_charges = torch.zeros(0, n, dtype=torch.float64, device=q.device)
-            self.history_shells = torch.zeros(0, n, 3, dtype=torch.float64, device=q.device)
-        self.last_charges = q64
-        self.last_shells = d64
-
     # ------------------------------------------------------------------ parameters
     def atom_parameters(self, numbers: torch.Tensor, dtype: torch.dtype) -> Dict[str, torch.Tensor]:
         """Per-atom PQEq parameters ``chi``, ``J``, ``Z``, ``Ks``, ``pol``, ``a`` (N,) from the
@@ -596,7 +554,12 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         u = torch.zeros(0, dtype=dtype, device=positions.device)
         q_ref = torch.zeros(n, dtype=dtype, device=positions.device)
         charge_gradient = q_ref
-        q, d, warm = self._predict(n, dtype, positions.device)
+        if self.mode == "physical":
+            q, d, warm = self.warm_start.predict(n, dtype, positions.device)
+        else:
+            q = torch.zeros(n, dtype=dtype, device=positions.device)
+            d = torch.zeros(n, 3, dtype=dtype, device=positions.device)
+            warm = False
         with torch.no_grad():
             cache = self.coulomb.setup(pos0, p["a"], cell0, i, j, shifts, cutoff)
             q = make_feasible(q, groups_t, counts, charges_t)
@@ -624,7 +587,7 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         if converged or self.on_failure == "warn":
             # in this branch, not before the check: a frozen TorchScript module would move the
             # warm-start writes above the raise and start the next call from a failed solution
-            self._remember(q, d)
+            self.warm_start.remember(q, d)
             if split:
                 self._split_remember(keys, drive)
         q = constant(q)
@@ -680,8 +643,5 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
     @torch.jit.export
     def reset(self) -> None:
         """Forget the warm start (the next call starts from zero charges and shells)."""
-        self.last_charges = torch.zeros(0, dtype=torch.float64, device=self.last_charges.device)
-        self.last_shells = torch.zeros(0, 3, dtype=torch.float64, device=self.last_shells.device)
-        self.history_charges = torch.zeros(0, 0, dtype=torch.float64, device=self.last_charges.device)
-        self.history_shells = torch.zeros(0, 0, 3, dtype=torch.float64, device=self.last_charges.device)
+        self.warm_start.reset()
         self.reset_split()

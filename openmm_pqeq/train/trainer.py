@@ -313,8 +313,7 @@ class Trainer:
 
     def _load_weights(self, weights: Dict[str, torch.Tensor]) -> None:
         missing, unexpected = self.model.load_state_dict(weights, strict=False)
-        missing = [k for k in missing if k.split(".")[-1] not in ("last_charges", "last_shells")
-                   and not k.startswith("d3.")]
+        missing = [k for k in missing if not k.startswith("d3.")]
         if missing or unexpected:
             raise ValueError(f"checkpoint weights do not match the model (missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]})")

@@ -173,7 +173,7 @@ def test_predictor_warm_start_in_a_smooth_trajectory():
     assert counts[-1] < counts[1]
     # the converged answer does not depend on the start
     cold = PQEq(["Li", "P", "N", "O"], predictor_order=0, **tight)(pos + 4 * velocity, num, cell, field)
-    assert torch.allclose(module.last_charges, cold["charges"], atol=1e-9)
+    assert torch.allclose(module.warm_start.charges, cold["charges"], atol=1e-9)
 
 
 def test_reaxnet_mode_matches_the_dense_published_algorithm():
