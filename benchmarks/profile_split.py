@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_pqeq import ELEMENTS, _trajectory_step, load_structure  # noqa: E402
 from openmm_pqeq.electrostatics import PQEq  # noqa: E402
 from openmm_pqeq.electrostatics import pqeq as pqeq_module  # noqa: E402
-from openmm_pqeq.electrostatics import splitcharge  # noqa: E402
+from openmm_pqeq.electrostatics import splitcharge, warm_start  # noqa: E402
 from openmm_pqeq.electrostatics.constraints import project_out_group_means  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
@@ -39,19 +39,22 @@ def wrap(cls, name):
 
 for name in ("_gradients", "_joint_matvec", "_solve_physical", "_newton_step", "forward", "energy"):
     wrap(pqeq_module.PQEq, name)
-for name in ("_split_bonds", "_split_predict", "_split_remember", "_solve_split", "_split_newton_step",
-             "_split_energy", "_split_solve_call", "_split_static"):
+for name in ("_split_bonds", "_solve_split", "_split_newton_step", "_split_energy", "_split_solve_call",
+             "_split_static"):
     wrap(splitcharge.SplitChargeSolve, name)
+for name in ("predict", "remember"):
+    wrap(warm_start.BondWarmStart, name)
 entry = collections.defaultdict(list)
 _global_step = pqeq_module.PQEq._newton_step
-def global_step(self, cache, gq, gd, q, p, i, j, groups, counts, inv_ks):
-    entry["global"].append((float(project_out_group_means(gq, groups, counts).abs().max()), float(gd.abs().max())))
-    return _global_step(self, cache, gq, gd, q, p, i, j, groups, counts, inv_ks)
+def global_step(self, problem, gq, gd, q, inv_ks):
+    entry["global"].append((float(project_out_group_means(gq, problem.groups, problem.counts).abs().max()),
+                            float(gd.abs().max())))
+    return _global_step(self, problem, gq, gd, q, inv_ks)
 pqeq_module.PQEq._newton_step = global_step
 _split_step = splitcharge.SplitChargeSolve._split_newton_step
-def split_step(self, cache, gu, gd, q, p, i, j, inv_ks, root_s, bond_i, bond_j, diag, root_kappa):
-    entry["split"].append((float((gu * root_kappa).abs().max()), float(gd.abs().max())))
-    return _split_step(self, cache, gu, gd, q, p, i, j, inv_ks, root_s, bond_i, bond_j, diag, root_kappa)
+def split_step(self, problem, gu, gd, q, inv_ks, bonds, diag):
+    entry["split"].append((float((gu * bonds.root_kappa).abs().max()), float(gd.abs().max())))
+    return _split_step(self, problem, gu, gd, q, inv_ks, bonds, diag)
 splitcharge.SplitChargeSolve._split_newton_step = split_step
 pos, num, cell = load_structure(reps)
 field = torch.zeros(3)

@@ -589,7 +589,7 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
             # warm-start writes above the raise and start the next call from a failed solution
             self.warm_start.remember(q, d)
             if split:
-                self._split_remember(keys, drive)
+                self.bond_warm_start.remember(keys, drive)
         q = constant(q)
         d = constant(d)
         u = constant(u)
@@ -644,4 +644,4 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
     def reset(self) -> None:
         """Forget the warm start (the next call starts from zero charges and shells)."""
         self.warm_start.reset()
-        self.reset_split()
+        self.bond_warm_start.reset()

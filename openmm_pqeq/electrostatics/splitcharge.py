@@ -86,6 +86,7 @@ from .realspace import erf_over_r_and_derivative
 from .solver_stats import SolverStats
 from .solvers.cycles import NewtonCycles, inverse_spring_constants
 from .solvers.problem import SolveProblem, SplitBonds
+from .warm_start import BondWarmStart
 
 #: Charge-transfer models of the physical mode.
 CHARGE_TRANSFER_MODELS = ("global", "split")
@@ -112,25 +113,11 @@ def bond_keys(bond_i: torch.Tensor, bond_j: torch.Tensor, shifts: torch.Tensor, 
     return (bond_i * n_atoms + bond_j) * (width * width * width) + cell_code
 
 
-def remap(values: torch.Tensor, old_keys: torch.Tensor, new_keys: torch.Tensor) -> torch.Tensor:
-    """Values (k, B_old) of bonds ``old_keys`` carried over to bonds ``new_keys`` (k, B_new);
-    bonds that are new get NaN (no value)."""
-    out = torch.full((values.shape[0], new_keys.shape[0]), float("nan"), dtype=values.dtype, device=values.device)
-    if old_keys.shape[0] == 0 or new_keys.shape[0] == 0:
-        return out
-    order = torch.argsort(old_keys)
-    sorted_keys = old_keys.index_select(0, order)
-    where = torch.searchsorted(sorted_keys, new_keys).clamp(max=sorted_keys.shape[0] - 1)
-    found = sorted_keys.index_select(0, where) == new_keys
-    source = order.index_select(0, where)
-    picked = values.index_select(1, source)
-    return torch.where(found.unsqueeze(0), picked, out)
-
-
 class SplitChargeSolve:
     """The split-charge solve, mixed into :class:`~.pqeq.PQEq` (it uses its parameters, pair
     kernels and Hessian products; see the module docstring).  Its state: the bond hardness
-    module ``transfer`` and the warm start of the scaled split charges u per bond key."""
+    module ``transfer`` and the warm start of the bond drives per bond key
+    (:class:`~.warm_start.BondWarmStart`)."""
 
     def _init_split(self, charge_transfer: str, supported: Sequence[int], transfer: Optional[dict],
                     trainable_elements: Optional[Union[str, Sequence[str]]],
@@ -147,9 +134,8 @@ class SplitChargeSolve:
         split = charge_transfer == "split"
         self.transfer = BondHardness(supported, transfer, trainable_elements if split else None,
                                      trainable_pairs if split else None, kappa_bound)
-        self.register_buffer("split_keys", torch.zeros(0, dtype=torch.long), persistent=False)
-        self.register_buffer("split_last", torch.zeros(0, dtype=torch.float64), persistent=False)
-        self.register_buffer("split_history", torch.zeros(0, 0, dtype=torch.float64), persistent=False)
+        # the previous calls' bond drives, matched by bond key (run-time state)
+        self.bond_warm_start = BondWarmStart(getattr(self, "predictor_order"))
 
     # ------------------------------------------------------------------ bonds
     def _split_bonds(
@@ -165,57 +151,6 @@ class SplitChargeSolve:
     def _split_reference(self, groups: torch.Tensor, counts: torch.Tensor, group_charges: torch.Tensor) -> torch.Tensor:
         """Reference charges q_ref (N,) e: each group's charge spread uniformly over its atoms."""
         return (group_charges / counts).index_select(0, groups)
-
-    def _split_predict(self, keys: torch.Tensor, root_s: torch.Tensor) -> torch.Tensor:
-        """Start u (B,) = √s w: the bond drives w = u/√s (eV/e; at convergence the potential
-        difference minus the field along the bond, which varies smoothly even where √s does not)
-        extrapolated from previous calls (``predictor_order``), matched by bond key."""
-        if self.split_keys.shape[0] == 0 or keys.shape[0] == 0:
-            return torch.zeros(keys.shape[0], dtype=root_s.dtype, device=keys.device)
-        if torch.equal(self.split_keys, keys):
-            last = self.split_last
-            history = self.split_history
-        else:
-            last = remap(self.split_last.unsqueeze(0), self.split_keys, keys)[0]
-            history = remap(self.split_history, self.split_keys, keys) if self.split_history.shape[0] > 0 \
-                else torch.zeros(0, keys.shape[0], dtype=torch.float64, device=keys.device)
-        # per bond, the highest order its history allows (NaN: the bond was not there then)
-        order = min(self.predictor_order, history.shape[0])
-        drive = torch.where(torch.isnan(last), torch.zeros_like(last), last)
-        if order >= 1:
-            linear = 2.0 * last - history[0]
-            drive = torch.where(torch.isnan(linear), drive, linear)
-        if order >= 2:
-            quadratic = 3.0 * last - 3.0 * history[0] + history[1]
-            drive = torch.where(torch.isnan(quadratic), drive, quadratic)
-        return root_s * drive.to(root_s.dtype)
-
-    def _split_remember(self, keys: torch.Tensor, drive: torch.Tensor) -> None:
-        """Store the bond drives w (B,) for the next call (history remapped to the current bonds;
-        buffers reassigned)."""
-        u64 = constant(drive).to(torch.float64)
-        if self.predictor_order > 0 and self.split_keys.shape[0] > 0:
-            same = torch.equal(self.split_keys, keys)
-            last = self.split_last if same else remap(self.split_last.unsqueeze(0), self.split_keys, keys)[0]
-            keep = self.predictor_order - 1
-            older = self.split_history
-            if older.shape[0] > 0 and not same:
-                older = remap(older, self.split_keys, keys)
-            if older.shape[0] > 0 and keep > 0:
-                self.split_history = torch.cat([last.unsqueeze(0), older[:keep]])
-            else:
-                self.split_history = last.unsqueeze(0)
-        else:
-            self.split_history = torch.zeros(0, keys.shape[0], dtype=torch.float64, device=keys.device)
-        self.split_keys = keys
-        self.split_last = u64
-
-    @torch.jit.export
-    def reset_split(self) -> None:
-        """Forget the warm start of the split charges."""
-        self.split_keys = torch.zeros(0, dtype=torch.long, device=self.split_keys.device)
-        self.split_last = torch.zeros(0, dtype=torch.float64, device=self.split_keys.device)
-        self.split_history = torch.zeros(0, 0, dtype=torch.float64, device=self.split_keys.device)
 
     # ------------------------------------------------------------------ solve
     def _split_solve_call(
@@ -234,7 +169,7 @@ class SplitChargeSolve:
                                                          numbers.index_select(0, bond_j))
         keys = bond_keys(bond_i, bond_j, bond_shifts, pos.shape[0])
         q_ref = self._split_reference(problem.groups, problem.counts, group_charges)
-        u = self._split_predict(keys, root_s)
+        u = self.bond_warm_start.predict(keys, root_s)
         bonds = SplitBonds(bond_i, bond_j, bond_vec, root_s, root_kappa)
         u, q, d, gq, stats, real_energy = self._solve_split(problem, u, d, q_ref, bonds)
         positive = root_s > 1e-12
