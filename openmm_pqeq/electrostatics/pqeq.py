@@ -368,15 +368,15 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         return anchor, frac - torch.round(constant(frac))
 
     def _check_groups_whole_in_field(
-        self, positions: torch.Tensor, cell: torch.Tensor, field: torch.Tensor, groups: torch.Tensor, n_groups: int,
+        self, frac: torch.Tensor, cell: torch.Tensor, field: torch.Tensor, groups: torch.Tensor,
     ):
         """Under a field, each charge group couples through its dipole, made whole around its
         first atom by minimum image (:meth:`field_coordinates`).  An atom more than
         ``GROUP_EXTENT_LIMIT`` of a cell vector from that atom is close to the point where its
         image flips and the field energy jumps by q E·a (a dissociated molecule, or a molecule
         larger than half the box): an error, before the jump.  Only cell vectors a with E·a ≠ 0
-        count (a flip along a vector normal to the field leaves the energy unchanged)."""
-        anchor, frac = self._offsets_from_group_anchor(positions, cell, groups, n_groups)
+        count (a flip along a vector normal to the field leaves the energy unchanged).  ``frac``:
+        the offsets of :meth:`_offsets_from_group_anchor`."""
         coupled = ((cell @ field).abs() > 0).to(frac.dtype)
         extent = (frac.abs() * coupled).amax(1)
         worst = int(torch.argmax(extent))
@@ -384,7 +384,8 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
             offset = frac[worst] @ cell
             first = int(torch.nonzero(groups == groups[worst])[0, 0])
             raise ValueError("under a field, atom " + str(worst) + " sits " + decimal(float(extent[worst]), 3)
-                             + " of a cell vector (" + decimal(float(offset.norm()), 2) + " Å) from atom " + str(first) + ", the first atom of its charge group "
+                             + " of a cell vector (" + decimal(float(offset.norm()), 2) + " Å) from atom "
+                             + str(first) + ", the first atom of its charge group "
                              + str(int(groups[worst])) + ": past " + decimal(self.group_extent_limit, 3) + " the group "
                              "cannot be made whole by minimum image and its field energy -E·μ would jump when the "
                              "atom's image flips at 0.5; a molecule has dissociated or is larger than half the box "
@@ -538,12 +539,16 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         if cell is not None:
             cell0 = constant(cell)
         field0 = constant(field)
-        if molecular and cell0 is not None and self.charge_transfer != "split" and bool((field0 != 0).any()):
-            self._check_groups_whole_in_field(pos0, cell0, field0, groups_t, n_groups)
+        # the field coordinates (field_coordinates), with their offsets checked under a field
+        field_pos0 = pos0
+        if molecular and cell0 is not None:
+            anchor, frac = self._offsets_from_group_anchor(pos0, cell0, groups_t, n_groups)
+            if self.charge_transfer != "split" and bool((field0 != 0).any()):
+                self._check_groups_whole_in_field(frac, cell0, field0, groups_t)
+            field_pos0 = anchor + frac @ cell0
 
         p = self.atom_parameters(numbers, dtype)
         i, j, shifts, cutoff = self.pairs(positions, cell)
-        field_pos0 = self.field_coordinates(pos0, cell0, groups_t, n_groups, molecular)
 
         split = self.charge_transfer == "split"
         bond_i = torch.zeros(0, dtype=torch.long, device=positions.device)
