@@ -31,7 +31,9 @@ polar tensors, examples/data/water_response_pbe.extxyz, and the organic set):
   OMP_NUM_THREADS=1 openmm-pqeq label-response --input water_response_structures.extxyz --forces \
       --field-step 0.1 examples/data/water_response_pbe.extxyz
   OMP_NUM_THREADS=1 openmm-pqeq label-response examples/data/organics_pbe.extxyz --set organics \
-      --polarizability analytic
+      --max-minutes 60
+(the shipped files are labelled with finite fields; a structure already in OUTPUT under other
+options, --polarizability analytic for one, is named and labelled again)
 """
 
 

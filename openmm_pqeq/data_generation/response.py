@@ -402,11 +402,19 @@ def label_response_file(frames: Sequence, output_path: str, settings: Optional[D
 
     settings = settings if settings is not None else DFTSettings()
     report = progress if progress is not None else (lambda line: print(line, file=sys.stderr, flush=True))
-    done = {str(a.info.get("label_key")) for a in read_finished(output_path)}
+    finished = read_finished(output_path)
+    done = {str(a.info.get("label_key")) for a in finished}
+    keys = [response_key(atoms, settings, field_step, forces, polarizability) for atoms in frames]
+    named = {str(a.info.get("name")) for a in finished if a.info.get("name")}
+    relabelled = [str(atoms.info["name"]) for atoms, key in zip(frames, keys)
+                  if key not in done and str(atoms.info.get("name", "")) in named]
+    if relabelled:
+        report(f"{len(relabelled)} structures ({', '.join(relabelled[:3])}{', ...' if len(relabelled) > 3 else ''}) "
+               f"are already in {output_path} under other options (DFT settings, field step, --forces or "
+               f"--polarizability); they are labelled again: rerun with the options of the file to skip them")
     labelled, failures, skipped, dft, left = 0, [], 0, 0.0, 0
     start = time.perf_counter()
-    for index, atoms in enumerate(frames):
-        key = response_key(atoms, settings, field_step, forces, polarizability)
+    for index, (atoms, key) in enumerate(zip(frames, keys)):
         if key in done:
             skipped += 1
             continue

@@ -138,6 +138,9 @@ class FitConfig:
             raise ValueError(f"optimizer is {config.optimizer!r}; options are 'adam', 'lbfgs'")
         if not 0 <= config.test_fraction < 1:
             raise ValueError(f"test_fraction must be in [0, 1), got {config.test_fraction}")
+        if config.charge_transfer == "split" and config.weights.get("apt", 0.0) > 0:
+            raise ValueError("atomic polar tensors of the split-charge model are not implemented; "
+                             "set the 'apt' weight to 0 for charge_transfer 'split'")
         if base_dir is not None:
             config.output = str(Path(base_dir) / config.output) if not Path(config.output).is_absolute() \
                 else config.output
@@ -271,7 +274,9 @@ def _polarizability(pqeq: PQEq, s: Structure, out: Dict[str, torch.Tensor], p: D
 def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[str, torch.Tensor]:
     """PQEq predictions for one structure, under its charge groups: ``dipole`` (3,) e·Å,
     ``polarizability`` (3, 3) Å³, ``field_energies`` (6,) eV, ``esp`` (M,) V and, for structures
-    with reference APTs, ``apt`` (N, 3, 3) e; differentiable in the freed parameters."""
+    with reference APTs under global transfer, ``apt`` (N, 3, 3) e (the split-charge model has
+    no APTs: its structures are compared on the other targets); differentiable in the freed
+    parameters."""
     zero = torch.zeros(3, dtype=torch.float64)
     pqeq.reset()
     out = pqeq(s.positions, s.numbers, None, zero, s.charge, s.groups)
@@ -281,9 +286,6 @@ def predict(pqeq: PQEq, s: Structure, targets: Sequence[str] = TARGETS) -> Dict[
     converged = bool(out["converged"])
     n_groups = 1 if s.groups is None else int(s.groups.max()) + 1
     if pqeq.charge_transfer == "split":
-        if "apt" in targets and s.apt is not None:
-            raise NotImplementedError("atomic polar tensors of the split-charge model are not implemented; "
-                                      "drop the 'apt' target (weight 0) for charge_transfer 'split'")
         if "polarizability" in targets:
             result["polarizability"] = _polarizability(pqeq, s, out, p)
     elif "apt" in targets and s.apt is not None:

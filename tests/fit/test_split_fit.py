@@ -220,3 +220,18 @@ def test_pairs_without_data_get_the_geometric_mean_of_their_elements():
     assert torch.allclose(after["polarizability"], before["polarizability"], atol=1e-8)
     rebuilt = BondHardness([1, 6, 8], {k: v for k, v in record.items() if k != "model"})
     assert torch.allclose(rebuilt.hardness_table(), table.detach())
+
+
+def test_split_fit_takes_structures_with_reference_apts_and_refuses_an_apt_weight():
+    from openmm_pqeq.fit.pqeq_fit import FitConfig, metrics
+
+    structures = _synthetic_structures()
+    structures[0].apt = torch.zeros(4, 3, 3, dtype=torch.float64)  # as labelled with --forces
+    pqeq = build_pqeq([1, 8, 11, 17], "reaxnet", SPEC, 1e-10, 1e-9, "split")
+    pred = predict(pqeq, structures[0])
+    assert "apt" not in pred and pred["polarizability"].shape == (3, 3)
+    report = metrics(pqeq, structures)
+    assert report["n_structures"] == 2 and "apt_mae_e" not in report
+    with pytest.raises(ValueError, match="'apt' weight to 0 for charge_transfer 'split'"):
+        FitConfig.from_dict({"charge_transfer": "split", "weights": {"apt": 1.0}})
+    FitConfig.from_dict({"charge_transfer": "global", "weights": {"apt": 1.0}})
