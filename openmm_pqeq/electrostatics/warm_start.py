@@ -15,6 +15,17 @@ import torch
 from .._torchscript import constant
 
 
+def extrapolate(last: torch.Tensor, history: torch.Tensor, order: int) -> torch.Tensor:
+    """Polynomial extrapolation to the next call from the ``last`` values (...) and the older
+    ones ``history`` (k, ...), newest first: ``order`` 0 (constant), 1 (linear, needs k ≥ 1) or
+    2 (quadratic, needs k ≥ 2) in the call index."""
+    if order == 1:
+        return 2.0 * last - history[0]
+    if order == 2:
+        return 3.0 * last - 3.0 * history[0] + history[1]
+    return last
+
+
 class WarmStart(torch.nn.Module):
     """The last solution (charges (N,) e, shells (N, 3) Å, kept in float64) and up to ``order``
     older ones, newest first, for a polynomial predictor of ``order`` 0, 1 or 2 (constant,
@@ -33,16 +44,10 @@ class WarmStart(torch.nn.Module):
         zero charges and shells (and False) when there are none for ``n`` atoms."""
         if self.charges.shape[0] != n:
             return (torch.zeros(n, dtype=dtype, device=device), torch.zeros(n, 3, dtype=dtype, device=device), False)
-        q = self.charges
-        d = self.shells
         older = self.history_charges.shape[0] if self.history_charges.shape[1] == n else 0
         order = min(self.order, older)
-        if order == 1:
-            q = 2.0 * q - self.history_charges[0]
-            d = 2.0 * d - self.history_shells[0]
-        elif order == 2:
-            q = 3.0 * q - 3.0 * self.history_charges[0] + self.history_charges[1]
-            d = 3.0 * d - 3.0 * self.history_shells[0] + self.history_shells[1]
+        q = extrapolate(self.charges, self.history_charges, order)
+        d = extrapolate(self.shells, self.history_shells, order)
         return q.to(dtype), d.to(dtype), True
 
     def remember(self, q: torch.Tensor, d: torch.Tensor) -> None:
@@ -117,12 +122,9 @@ class BondWarmStart(torch.nn.Module):
         # per bond, the highest order its history allows (NaN: the bond was not there then)
         order = min(self.order, history.shape[0])
         drive = torch.where(torch.isnan(last), torch.zeros_like(last), last)
-        if order >= 1:
-            linear = 2.0 * last - history[0]
-            drive = torch.where(torch.isnan(linear), drive, linear)
-        if order >= 2:
-            quadratic = 3.0 * last - 3.0 * history[0] + history[1]
-            drive = torch.where(torch.isnan(quadratic), drive, quadratic)
+        for k in range(1, order + 1):
+            higher = extrapolate(last, history, k)
+            drive = torch.where(torch.isnan(higher), drive, higher)
         return root_s * drive.to(root_s.dtype)
 
     def remember(self, keys: torch.Tensor, drive: torch.Tensor) -> None:
