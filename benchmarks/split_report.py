@@ -1,8 +1,9 @@
 """Global against split charge transfer: `pqeq-refined` and `pqeq-split` side by side.
 
-On the test structures of the response data and of the organic molecules labelled so far
-(examples/data/organics_pbe.extxyz, their own split; neither set was fitted on any organic
-molecule; PQEq alone against PBE/def2-SVPD) it reports the isotropic polarizability MAE (a.u.), the dipole-magnitude MAE (D)
+On the test structures of the response data, of the organic molecules labelled so far
+(examples/data/organics_pbe.extxyz, their own split) and of the water response set
+(examples/data/water_response_pbe.extxyz) — structures that neither set was fitted on; PQEq alone
+against PBE/def2-SVPD — it reports the isotropic polarizability MAE (a.u.), the dipole-magnitude MAE (D)
 and the field-response energy MAE (meV, E(±F) − E(0) at F = 0.25 V/Å), and the model/DFT ratio of
 α_iso against molecule size (plotted).  Without DFT it reports:
 
@@ -178,8 +179,9 @@ def plot(report: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", nargs="+", default=[str(ROOT / "examples/data/response_pbe.extxyz"),
-                                                      str(ROOT / "examples/data/organics_pbe.extxyz")],
+    parser.add_argument("--data", nargs="+", default=[str(ROOT / "examples/data" / name) for name in
+                                                      ("response_pbe.extxyz", "organics_pbe.extxyz",
+                                                       "water_response_pbe.extxyz")],
                         help="response files (the test split of each is used)")
     parser.add_argument("--boxes", type=int, nargs="+", default=[9, 120], help="water-box sizes (molecules)")
     parser.add_argument("--output", default=str(HERE / "results" / "split_report.json"))

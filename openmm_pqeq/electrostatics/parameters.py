@@ -17,8 +17,9 @@ metrics inside, :func:`provenance`):
   against PBE/def2-SVPD dipoles, polarizabilities, field energies and electrostatic potentials
   (``examples/data/response_pbe.extxyz``).  For the physical (converged) mode.
 - ``pqeq-split`` (``openmm_pqeq/data/pqeq_split.json``): the split-charge model
-  (:mod:`.splitcharge`), χ, J, R, K_s and the bond hardnesses refined on the same data plus larger
-  organic molecules (``examples/data/organics_pbe.extxyz``).  Selecting it selects
+  (:mod:`.splitcharge`), χ, J, R, K_s and the bond hardnesses refined on the same data plus the
+  training split of the larger organic molecules (``examples/data/organics_pbe.extxyz``) and of
+  the water response set (``examples/fit_pqeq_split.yaml``).  Selecting it selects
   ``charge_transfer="split"`` with its bond hardnesses (:func:`charge_transfer_of`).
 - ``pqeq-water``: reaxnet with χ (O), J, R, K_s of H and O refined against the water response
   set (``examples/data/water_response_pbe.extxyz``: monomers, gas-phase clusters and liquid
