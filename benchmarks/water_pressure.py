@@ -8,8 +8,14 @@ For each stage folder given, the last ``--frames`` sampled frames are evaluated 
 
 with N the number of atoms (the atomic form, which is what the barostat sees: the model's
 System has no bonds, so every atom is its own "molecule"), T the thermostat temperature and V
-the frame's volume.  Error: standard error of the mean over the frames (they are 50 fs apart,
-so it is a lower bound).  Pressure in bar, density in g/cm³.
+the frame's volume.  Beside it, the molecular pressure and its split into the model's energy
+terms, by central finite differences of each term under a uniform scaling of the cell with the
+molecules kept rigid (their O atoms scaled):
+
+    P_mol = N_mol k_B T / V − Σ_terms ∂E_term/∂V,
+
+which says which term pulls the liquid together.  Error: standard error of the mean over the
+frames (they are 50 fs apart, so it is a lower bound).  Pressure in bar, density in g/cm³.
 
     python benchmarks/water_pressure.py runs/wv/nvt runs/wv/npt --model water-demo \\
         --output benchmarks/results/water_pressure.json
@@ -36,6 +42,29 @@ EV_PER_A3_TO_BAR = ELEMENTARY_CHARGE_C * 1e30 / 1e5
 WATER_MASS_G_PER_MOL = 18.01528
 
 
+def scaled_rigid(atoms, factor: float):
+    """A copy with the cell scaled by ``factor`` and each molecule (O, H, H) moved rigidly with its O."""
+    out = atoms.copy()
+    molecules = out.positions.reshape(-1, 3, 3)
+    out.positions = (molecules + (factor - 1.0) * molecules[:, :1, :]).reshape(-1, 3)
+    out.set_cell(out.cell * factor, scale_atoms=False)
+    return out
+
+
+def term_pressures(atoms, model: str, temperature_K: float, step: float = 0.002) -> dict:
+    """Molecular pressure (bar) and the part −∂E_term/∂V of each energy term, rigid molecules."""
+    from openmm_pqeq.single_point import evaluate
+
+    plus = evaluate(scaled_rigid(atoms, 1.0 + step), model=model, device="cpu")
+    minus = evaluate(scaled_rigid(atoms, 1.0 - step), model=model, device="cpu")
+    volume = atoms.get_volume()
+    d_volume = volume * ((1.0 + step) ** 3 - (1.0 - step) ** 3)
+    parts = {name: -(plus["terms"][name] - minus["terms"][name]) / d_volume * EV_PER_A3_TO_BAR for name in plus["terms"]}
+    parts["ideal"] = len(atoms) // 3 * BOLTZMANN_EV_PER_K * temperature_K / volume * EV_PER_A3_TO_BAR
+    parts["total"] = sum(parts.values())
+    return parts
+
+
 def stage_pressure(folder: Path, model: str, frames: int, temperature_K: float) -> dict:
     """Mean virial pressure (bar) and density (g/cm³) over the last ``frames`` frames of a stage."""
     import ase
@@ -48,7 +77,7 @@ def stage_pressure(folder: Path, model: str, frames: int, temperature_K: float) 
     positions = np.concatenate([np.load(f)["positions_A"] for f in files])[-frames:]
     boxes = np.concatenate([np.load(f)["box_A"] for f in files])[-frames:]
     n_molecules = positions.shape[1] // 3
-    pressures, densities = [], []
+    pressures, densities, molecular = [], [], []
     for x, box in zip(positions, boxes):
         atoms = ase.Atoms("OH2" * n_molecules, positions=x, cell=box, pbc=True)
         result = evaluate(atoms, model=model, device="cpu")
@@ -57,10 +86,16 @@ def stage_pressure(folder: Path, model: str, frames: int, temperature_K: float) 
         pressures.append((len(atoms) * BOLTZMANN_EV_PER_K * temperature_K / volume - np.trace(stress) / 3)
                          * EV_PER_A3_TO_BAR)
         densities.append(n_molecules * WATER_MASS_G_PER_MOL / AVOGADRO / (volume * 1e-24))
-    error = float(np.std(pressures, ddof=1) / np.sqrt(len(pressures))) if len(pressures) > 1 else None
+        molecular.append(term_pressures(atoms, model, temperature_K))
+    def mean_and_error(values) -> list:
+        values = np.asarray(values, dtype=float)
+        error = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+        return [float(values.mean()), error]
+
     return {"folder": str(folder), "frames": len(pressures), "molecules": n_molecules,
             "density_g_cm3": [float(np.mean(densities)), float(np.min(densities)), float(np.max(densities))],
-            "pressure_bar": float(np.mean(pressures)), "pressure_error_bar": error}
+            "pressure_bar": mean_and_error(pressures),
+            "molecular_pressure_bar": {name: mean_and_error([m[name] for m in molecular]) for name in molecular[0]}}
 
 
 def main(argv=None) -> int:
@@ -76,9 +111,11 @@ def main(argv=None) -> int:
     for stage in args.stages:
         row = stage_pressure(Path(stage), args.model, args.frames, args.temperature)
         rows.append(row)
-        print(f"{stage}: density {row['density_g_cm3'][0]:.3f} g/cm³, virial pressure "
-              f"{row['pressure_bar']:.0f} ± {row['pressure_error_bar'] or float('nan'):.0f} bar "
-              f"({row['frames']} frames)", flush=True)
+        parts = ", ".join(f"{name} {value[0]:.0f} ± {value[1] or float('nan'):.0f}"
+                          for name, value in row["molecular_pressure_bar"].items())
+        print(f"{stage}: density {row['density_g_cm3'][0]:.3f} g/cm³, atomic virial pressure "
+              f"{row['pressure_bar'][0]:.0f} ± {row['pressure_bar'][1] or float('nan'):.0f} bar; molecular "
+              f"pressure by term (bar): {parts} ({row['frames']} frames)", flush=True)
     if args.output:
         from openmm_pqeq._atomic import atomic_write_text
 

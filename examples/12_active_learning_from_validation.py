@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("output", help="extxyz file of unlabelled clusters")
     parser.add_argument("--frames", default=FRAMES, help="stage:step,step;stage:... (default: the first round's)")
     parser.add_argument("--seed", type=int, default=2030)
+    parser.add_argument("--origin", default="al2", help="prefix of each cluster's origin info key, ORIGIN:stage (default al2)")
     args = parser.parse_args()
 
     import ase.io
@@ -72,7 +73,7 @@ def main() -> None:
             acceptor = int(np.argmin(foreign.min(axis=0)))
             for centre, size in ((donor, 5), (acceptor, 4), (int(rng.integers(n // 3)), 4)):
                 atoms = bulk_cutouts.cut_cluster(x, box, symbols, residues, centre, size)
-                atoms.info.update(field=np.array([0.0, 0.0, field]), md_step=step, origin=f"al2:{stage}",
+                atoms.info.update(field=np.array([0.0, 0.0, field]), md_step=step, origin=f"{args.origin}:{stage}",
                                   sample_index=len(clusters))
                 clusters.append(atoms)
     ase.io.write(args.output, clusters, format="extxyz")
