@@ -24,7 +24,6 @@ frames (they are 50 fs apart, so it is a lower bound).  Pressure in bar, density
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import sys
 import time
@@ -34,12 +33,19 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
 from openmm_pqeq.units import AVOGADRO, BOLTZMANN_EV_PER_K, ELEMENTARY_CHARGE_C  # noqa: E402
 
 #: 1 eV/Å³ in bar (1 bar = 10⁵ Pa).
 EV_PER_A3_TO_BAR = ELEMENTARY_CHARGE_C * 1e30 / 1e5
-WATER_MASS_G_PER_MOL = 18.01528
+
+
+def mean_and_error(values) -> list:
+    """[mean, standard error of the mean] (None for a single value)."""
+    values = np.asarray(values, dtype=float)
+    error = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+    return [float(values.mean()), error]
 
 
 def scaled_rigid(atoms, factor: float):
@@ -70,12 +76,12 @@ def stage_pressure(folder: Path, model: str, frames: int, temperature_K: float) 
     import ase
 
     from openmm_pqeq.single_point import evaluate
+    from water_validation import load_frames
 
-    files = sorted(glob.glob(str(folder / "frames_*.npz")))
-    if not files:
-        raise FileNotFoundError(f"no frames_*.npz in {folder}: run the stage first")
-    positions = np.concatenate([np.load(f)["positions_A"] for f in files])[-frames:]
-    boxes = np.concatenate([np.load(f)["box_A"] for f in files])[-frames:]
+    sampled = load_frames(folder.parent, folder.name)
+    if sampled is None:
+        raise FileNotFoundError(f"no sampled frames in {folder}: run the stage first")
+    positions, boxes = sampled["positions_A"][-frames:], sampled["box_A"][-frames:]
     n_molecules = positions.shape[1] // 3
     pressures, densities, molecular = [], [], []
     for x, box in zip(positions, boxes):
@@ -85,13 +91,8 @@ def stage_pressure(folder: Path, model: str, frames: int, temperature_K: float) 
         stress = np.array(result["stress_eV_per_A3"])
         pressures.append((len(atoms) * BOLTZMANN_EV_PER_K * temperature_K / volume - np.trace(stress) / 3)
                          * EV_PER_A3_TO_BAR)
-        densities.append(n_molecules * WATER_MASS_G_PER_MOL / AVOGADRO / (volume * 1e-24))
+        densities.append(atoms.get_masses().sum() / AVOGADRO / (volume * 1e-24))
         molecular.append(term_pressures(atoms, model, temperature_K))
-    def mean_and_error(values) -> list:
-        values = np.asarray(values, dtype=float)
-        error = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
-        return [float(values.mean()), error]
-
     return {"folder": str(folder), "frames": len(pressures), "molecules": n_molecules,
             "density_g_cm3": [float(np.mean(densities)), float(np.min(densities)), float(np.max(densities))],
             "pressure_bar": mean_and_error(pressures),
