@@ -7,10 +7,13 @@ global-only scaling) one process runs the same MD-like warm-started trajectory (
 alternating the two models step by step so that load changes on a shared machine hit both alike.
 Timed: forward (solve + energy) and backward (forces and virial by autograd); ``warm`` = median
 over the steps after the predictor has its three previous solutions.  The ratio split/global is
-the headline.
+the headline.  ``--shaped`` adds a third model in the same alternation, split with the two bond
+shapes of the fitted ``pqeq-split`` switched on at the same κ⁰ (a length slope of 3/Å and bonded
+shell springs c = ±0.1 on every directed pair): their own cost, as the ratio to plain split.
 
     .venv/bin/python benchmarks/bench_split.py                          # results/split_cpu.json
     .venv/bin/python benchmarks/bench_split.py --sizes 1x1x1 --steps 6 --output /tmp/s.json
+    .venv/bin/python benchmarks/bench_split.py --sizes 1x1x1 --shaped --output results/split_shapes_cpu.json
 
 Run from a worktree with ``PYTHONPATH=.`` (the script's folder, not the current one, is on the
 import path).
@@ -30,7 +33,22 @@ HERE = Path(__file__).resolve().parent
 MODELS = ("global", "split")
 
 
-def run_size(reps: str, steps: int) -> dict:
+#: bond shapes of the ``--shaped`` model: length slope (1/Å) and bonded shell coefficients
+SHAPED_SLOPE = 3.0
+SHAPED_SHELL = 0.1
+
+
+def shaped_transfer(elements) -> dict:
+    """Split-charge options with a length slope and a shell coefficient of +0.1 (neighbour heavier)
+    or −0.1 on every directed pair of ``elements`` (symbols)."""
+    from openmm_pqeq.elements import atomic_number
+
+    shell = {f"{a}:{b}": (SHAPED_SHELL if atomic_number(b) > atomic_number(a) else -SHAPED_SHELL)
+             for a in elements for b in elements}
+    return {"length_slope": SHAPED_SLOPE, "shell_bonds": shell}
+
+
+def run_size(reps: str, steps: int, shaped: bool = False) -> dict:
     import torch
 
     sys.path.insert(0, str(HERE))
@@ -45,15 +63,19 @@ def run_size(reps: str, steps: int) -> dict:
     direction = torch.randn(pos.shape, generator=gen)
     velocity = 0.01 * direction / direction.norm(dim=1, keepdim=True)
     modules = {m: PQEq(ELEMENTS, charge_transfer=m) for m in MODELS}
-    records = {m: [] for m in MODELS}
+    models = MODELS
+    if shaped:
+        modules["split-shaped"] = PQEq(ELEMENTS, charge_transfer="split", transfer=shaped_transfer(ELEMENTS))
+        models = MODELS + ("split-shaped",)
+    records = {m: [] for m in models}
     for step in range(steps):
-        for m in MODELS:
+        for m in models:
             records[m].append(_trajectory_step(modules[m], pos, num, cell, field, step, velocity, 0.0))
     out = {"atoms": int(pos.shape[0]), "replication": reps, "uses_custom_ops": modules["global"].uses_custom_ops}
     with torch.no_grad():
         bonds = modules["split"](pos, num, cell, field)["bonds"].shape[1]
     out["bonds"] = int(bonds)
-    for m in MODELS:
+    for m in models:
         warm = records[m][3:] or records[m][1:]
         out[m] = {"md": records[m], "warm_forward_s": statistics.median([r["forward_s"] for r in warm]),
                   "warm_forward_backward_s": statistics.median([r["forward_s"] + r["backward_s"] for r in warm]),
@@ -64,6 +86,9 @@ def run_size(reps: str, steps: int) -> dict:
     out["ratio_warm_forward_backward"] = (out["split"]["warm_forward_backward_s"]
                                           / out["global"]["warm_forward_backward_s"])
     out["ratio_cold_forward"] = out["split"]["cold_forward_s"] / out["global"]["cold_forward_s"]
+    if shaped:
+        out["ratio_shaped_to_split_warm_forward_backward"] = (out["split-shaped"]["warm_forward_backward_s"]
+                                                              / out["split"]["warm_forward_backward_s"])
     out["peak_memory_GB"] = _peak_gb()
     return out
 
@@ -75,10 +100,12 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=str(HERE / "results" / "split_cpu.json"))
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds allowed per size (one process each); a size over it is recorded as timed out")
+    parser.add_argument("--shaped", action="store_true",
+                        help="also time split with a length slope and bonded shell springs (ratio to plain split)")
     parser.add_argument("--single", nargs=2, metavar=("REPS", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.single:
-        print(json.dumps(run_size(args.single[0], int(args.single[1]))))
+        print(json.dumps(run_size(args.single[0], int(args.single[1]), args.shaped)))
         return 0
     sys.path.insert(0, str(HERE))
     from bench_pqeq import new_report, write_report
@@ -92,7 +119,8 @@ def main(argv=None) -> int:
                         code={"openmm_pqeq": str(Path(openmm_pqeq.__file__).parent), "git_commit": commit}, sizes=[])
     for reps in args.sizes:
         try:
-            line = subprocess.run([sys.executable, __file__, "--single", reps, str(args.steps)], check=True,
+            line = subprocess.run([sys.executable, __file__, "--single", reps, str(args.steps)]
+                                  + (["--shaped"] if args.shaped else []), check=True,
                                   capture_output=True, text=True, timeout=args.timeout).stdout.strip().splitlines()[-1]
         except subprocess.TimeoutExpired:
             report["sizes"].append({"replication": reps, "timed_out_after_s": args.timeout})
@@ -105,7 +133,9 @@ def main(argv=None) -> int:
         print(f"{result['atoms']:6d} atoms, {result['bonds']} bonds: warm forward global "
               f"{result['global']['warm_forward_s']:.3f} s, split {result['split']['warm_forward_s']:.3f} s "
               f"(x{result['ratio_warm_forward']:.2f}); forward+backward x{result['ratio_warm_forward_backward']:.2f}; "
-              f"CG {result['global']['warm_cg_iterations']} vs {result['split']['warm_cg_iterations']}", flush=True)
+              f"CG {result['global']['warm_cg_iterations']} vs {result['split']['warm_cg_iterations']}"
+              + (f"; shaped/split forward+backward x{result['ratio_shaped_to_split_warm_forward_backward']:.2f} "
+                 f"(CG {result['split-shaped']['warm_cg_iterations']})" if args.shaped else ""), flush=True)
     return 0
 
 

@@ -30,7 +30,10 @@ CONFIG is a YAML file; every key is optional (see examples/fit_pqeq.yaml):
   kind_weights: {kind: weight of its structures, default 1}
   regularization, test_fraction, split_seed, optimizer (adam|lbfgs), lr, epochs, output, name
   charge_transfer: global | split (bond hardnesses per element: trainable {kappa: all}; per pair:
-    {kappa_pairs: [C-H, ...]}), transfer: {element_hardness, combination, hardness, onset, cutoff}
+    {kappa_pairs: [C-H, ...]}; their bond-length slope: {kappa_slope: true} (one shift of all),
+    {kappa_slope_pairs: [C-C, ...]} (per pair); bonded shell springs K_s,i = K_s exp(sum_b c g):
+    {Ks_bonds: [O:C, ...] or all}), transfer: {element_hardness, combination, hardness, onset,
+    cutoff, length_slope (1/A), pair_slope, shell_bonds}
   kappa_prior: pull of the free bond hardnesses toward one common value (x sum (ln k - mean)^2)
 
 examples:

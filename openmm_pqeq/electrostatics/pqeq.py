@@ -61,7 +61,7 @@ from .._torchscript import constant
 from ..elements import SYMBOLS
 from ..neighbors import NeighborList, pair_vectors
 from ..units import COULOMB_EV_A, COULOMB_EV_A_PUBLISHED
-from .bond_hardness import DEFAULT_KAPPA_BOUND, merge_transfer
+from .bond_hardness import merge_transfer
 from .constraints import group_sum, make_feasible
 from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
@@ -238,13 +238,13 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         self.element_names: List[str] = [SYMBOLS[z] for z in range(table["chi"].shape[0])]
         # refinable per-element χ, J, R, K_s (frozen, with no parameters, by default)
         supported = [z for z in range(table["supported"].shape[0]) if float(table["supported"][z]) > 0]
-        element_spec, kappa_elements, kappa_pairs, kappa_bound = split_pair_spec(trainable, DEFAULT_KAPPA_BOUND)
+        element_spec, free_bonds = split_pair_spec(trainable)
         self.trainable_parameters = BoundedPQEqParameters(element_spec, supported)
         # charge transfer: global, or split charges on bonds (bond hardnesses from the set, then `transfer`)
         set_model, set_transfer = charge_transfer_of(params)
         model = charge_transfer if charge_transfer is not None else (set_model if mode == "physical" else "global")
         self._init_split(model, supported, merge_transfer(set_transfer, transfer, supported) if model == "split"
-                         else transfer, kappa_elements, kappa_pairs, kappa_bound)
+                         else transfer, free_bonds)
         self.n_trainable: int = self.trainable_parameters.n_free + self.transfer.n_free
         #: whether training with freed parameters differentiates the solution (q, d) itself
         #: (:meth:`without_solution_derivatives` turns it off for a block)

@@ -74,7 +74,7 @@ are a subset of the real-space pair list, so no extra neighbour search is needed
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -86,6 +86,7 @@ from .realspace import erf_over_r_and_derivative
 from .solver_stats import SolverStats
 from .solvers.cycles import NewtonCycles, inverse_spring_constants
 from .solvers.problem import SolveProblem, SplitBonds
+from .trainable import FreeBondHardness
 from .warm_start import BondWarmStart
 
 #: Charge-transfer models of the physical mode.
@@ -120,20 +121,23 @@ class SplitChargeSolve:
     (:class:`~.warm_start.BondWarmStart`)."""
 
     def _init_split(self, charge_transfer: str, supported: Sequence[int], transfer: Optional[dict],
-                    trainable_elements: Optional[Union[str, Sequence[str]]],
-                    trainable_pairs: Optional[Union[str, Sequence[str]]], kappa_bound: float) -> None:
+                    free: FreeBondHardness) -> None:
         if charge_transfer not in CHARGE_TRANSFER_MODELS:
             raise ValueError(f"`charge_transfer` is {charge_transfer!r}; options are 'global', 'split'")
         if charge_transfer == "split" and getattr(self, "mode") != "physical":
             raise ValueError("charge_transfer 'split' needs mode 'physical' (mode 'reaxnet' is the published practice, "
                              "which has global charge transfer)")
-        if charge_transfer == "global" and (transfer or trainable_elements or trainable_pairs):
-            raise ValueError("bond hardnesses (`transfer`, trainable 'kappa', 'kappa_pairs') belong to "
+        if charge_transfer == "global" and (transfer or free.elements or free.pairs or free.slope or free.slope_pairs
+                                            or free.shell):
+            raise ValueError("bond hardnesses and bonded shell springs (`transfer`, trainable 'kappa', 'kappa_pairs', "
+                             "'kappa_slope', 'kappa_slope_pairs', 'Ks_bonds') belong to "
                              "charge_transfer 'split'")
         self.charge_transfer: str = charge_transfer
         split = charge_transfer == "split"
-        self.transfer = BondHardness(supported, transfer, trainable_elements if split else None,
-                                     trainable_pairs if split else None, kappa_bound)
+        self.transfer = BondHardness(supported, transfer, free.elements if split else None,
+                                     free.pairs if split else None, free.bound, split and free.slope,
+                                     free.slope_pairs if split else None, free.slope_bound,
+                                     free.shell if split else None, free.shell_bound)
         # the previous calls' bond drives, matched by bond key (run-time state)
         self.bond_warm_start = BondWarmStart(getattr(self, "predictor_order"))
 
@@ -165,8 +169,14 @@ class SplitChargeSolve:
         pos = problem.positions
         bond_i, bond_j, bond_shifts = self._split_bonds(numbers, problem.i, problem.j, shifts, problem.cache["vec"])
         bond_vec = pair_vectors(pos, problem.cell, bond_i, bond_j, bond_shifts)
-        root_s, root_kappa = self.transfer.root_softness(safe_norm(bond_vec), numbers.index_select(0, bond_i),
-                                                         numbers.index_select(0, bond_j))
+        z_i, z_j = numbers.index_select(0, bond_i), numbers.index_select(0, bond_j)
+        root_s, root_kappa = self.transfer.root_softness(safe_norm(bond_vec), z_i, z_j)
+        if self.transfer.shell_dependent:
+            params = with_shell_factors(problem.params, self.transfer.shell_factors(
+                safe_norm(bond_vec), z_i, z_j, bond_i, bond_j, pos.shape[0]))
+            problem = SolveProblem(problem.cache, problem.positions, params, problem.cell, problem.i, problem.j,
+                                   problem.field, problem.field_positions, problem.cutoff, problem.groups,
+                                   problem.counts)
         keys = bond_keys(bond_i, bond_j, bond_shifts, pos.shape[0])
         q_ref = self._split_reference(problem.groups, problem.counts, group_charges)
         u = self.bond_warm_start.predict(keys, root_s)
@@ -290,8 +300,10 @@ class SplitChargeSolve:
         z = p["Z"]
         n = positions.shape[0]
         bond_vec = pair_vectors(positions, cell, bond_i, bond_j, bond_shifts)
-        root_s, _ = self.transfer.root_softness(safe_norm(bond_vec), numbers.index_select(0, bond_i),
-                                                numbers.index_select(0, bond_j))
+        z_i, z_j = numbers.index_select(0, bond_i), numbers.index_select(0, bond_j)
+        root_s, _ = self.transfer.root_softness(safe_norm(bond_vec), z_i, z_j)
+        if self.transfer.shell_dependent:
+            p = with_shell_factors(p, self.transfer.shell_factors(safe_norm(bond_vec), z_i, z_j, bond_i, bond_j, n))
         split = root_s * u
         no_field = torch.zeros_like(field)
         if exact:
@@ -329,6 +341,14 @@ class SplitChargeSolve:
         x = implicit_stationary(energy, torch.cat([u, d.reshape(-1)]), split_mask(p, u.shape[0]),
                                 torch.zeros(0, dtype=torch.long, device=positions.device), 0)
         return x[: u.shape[0]], x[u.shape[0]:].reshape(n, 3)
+
+
+def with_shell_factors(p: Dict[str, torch.Tensor], factors: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """The per-atom parameters ``p`` with the shell springs ``Ks`` (N,) scaled by ``factors`` (N,)
+    (:meth:`.bond_hardness.BondHardness.shell_factors`)."""
+    scaled = {key: value for key, value in p.items()}
+    scaled["Ks"] = p["Ks"] * factors.to(p["Ks"].dtype)
+    return scaled
 
 
 def split_energy_function(pqeq, positions: torch.Tensor, numbers: torch.Tensor, p: Dict[str, torch.Tensor],

@@ -29,18 +29,22 @@ Frozen by default (``trainable=None`` or no element listed): the module then has
 and the PQEq outputs are bit-identical to the tables.
 
 Bond hardnesses of the split-charge model are per element, ``"kappa": ["C", "H"]`` (or ``"all"``),
-and optionally per element pair, ``"kappa_pairs": ["C-H"]``, with ``"bounds": {"kappa": f}``;
+and optionally per element pair, ``"kappa_pairs": ["C-H"]``, with ``"bounds": {"kappa": f}``; their
+length slopes by ``"kappa_slope": true`` (one common shift) and ``"kappa_slope_pairs": [...]``
+(per pair), with ``"bounds": {"kappa_slope": w}`` (1/Å); bonded shell springs by
+``"Ks_bonds": ["O:C", ...]`` or ``"all"`` (``"bounds": {"Ks_bonds": w}``);
 :func:`split_pair_spec` hands them to :class:`~openmm_pqeq.electrostatics.bond_hardness.BondHardness`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
 from ..elements import SYMBOLS, atomic_number
+from .bond_hardness import DEFAULT_KAPPA_BOUND, DEFAULT_SHELL_BOUND, DEFAULT_SLOPE_BOUND
 
 #: The refinable PQEq parameters, in the order of the tables.
 TRAINABLE_NAMES: Tuple[str, ...] = ("chi", "J", "R", "Ks")
@@ -48,21 +52,50 @@ TRAINABLE_NAMES: Tuple[str, ...] = ("chi", "J", "R", "Ks")
 DEFAULT_BOUNDS: Dict[str, float] = {"chi": 2.0, "J": 2.0, "R": 1.5, "Ks": 5.0}
 
 
-def split_pair_spec(spec: Optional[dict], default_bound: float
-                    ) -> Tuple[Optional[dict], object, object, float]:
-    """``(per-element spec, kappa elements, kappa pairs, kappa bound)``: the bond-hardness entries
-    of a ``trainable`` specification taken out of it (``kappa``: None, a list of element symbols or
-    ``"all"``; ``kappa_pairs``: None, a list of pair names or ``"all"``)."""
+class FreeBondHardness(NamedTuple):
+    """The bond-hardness entries of a ``trainable`` specification: ``elements`` and ``pairs``
+    (None, a list of element symbols / pair names, or ``"all"``), their scale-factor ``bound``,
+    whether the common shift of the length slopes is free (``slope``), the pairs whose own slope
+    is free (``slope_pairs``: None, a list or ``"all"``) and their half-width ``slope_bound`` (1/Å),
+    the directed pairs whose bonded shell-spring coefficient is free (``shell``: None, a list like
+    ``["O:C"]`` or ``"all"``) and its half-width ``shell_bound``."""
+    elements: object
+    pairs: object
+    bound: float
+    slope: bool
+    slope_pairs: object
+    slope_bound: float
+    shell: object
+    shell_bound: float
+
+
+def split_pair_spec(spec: Optional[dict], default_bound: float = DEFAULT_KAPPA_BOUND,
+                    default_slope_bound: float = DEFAULT_SLOPE_BOUND,
+                    default_shell_bound: float = DEFAULT_SHELL_BOUND) -> Tuple[Optional[dict], FreeBondHardness]:
+    """``(per-element spec, FreeBondHardness)``: the bond-hardness entries of a ``trainable``
+    specification taken out of it (``kappa``: None, a list of element symbols or ``"all"``;
+    ``kappa_pairs``: None, a list of pair names or ``"all"``; ``kappa_slope``: true to free a
+    common shift of the length slopes; ``kappa_slope_pairs``: pairs with their own free slope;
+    ``Ks_bonds``: directed pairs ``"O:C"`` (or ``"all"``) whose bonded shell-spring coefficient is
+    free; ``bounds``: ``kappa`` factor, ``kappa_slope`` half-width in 1/Å, ``Ks_bonds`` half-width)."""
     if not spec:
-        return spec, None, None, default_bound
+        return spec, FreeBondHardness(None, None, default_bound, False, None, default_slope_bound, None,
+                                      default_shell_bound)
     spec = dict(spec)
     elements = spec.pop("kappa", None)
     pairs = spec.pop("kappa_pairs", None)
+    slope = spec.pop("kappa_slope", False)
+    slope_pairs = spec.pop("kappa_slope_pairs", None)
+    shell = spec.pop("Ks_bonds", None)
+    if not isinstance(slope, bool):
+        raise ValueError(f"trainable 'kappa_slope' is {slope!r}; give true (free the bond-length slope) or false")
     bounds = dict(spec.get("bounds") or {})
     bound = float(bounds.pop("kappa", default_bound))
+    slope_bound = float(bounds.pop("kappa_slope", default_slope_bound))
+    shell_bound = float(bounds.pop("Ks_bonds", default_shell_bound))
     if "bounds" in spec:
         spec["bounds"] = bounds
-    return spec, elements, pairs, bound
+    return spec, FreeBondHardness(elements, pairs, bound, slope, slope_pairs, slope_bound, shell, shell_bound)
 
 
 def normalize_spec(spec: Optional[dict], supported: Sequence[int]) -> Dict[str, object]:
@@ -74,7 +107,8 @@ def normalize_spec(spec: Optional[dict], supported: Sequence[int]) -> Dict[str, 
     unknown = set(spec) - set(TRAINABLE_NAMES) - {"bounds"}
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)} in the PQEq `trainable` specification; "
-                         f"allowed: {list(TRAINABLE_NAMES)}, 'kappa' and 'kappa_pairs' (bond hardnesses, "
+                         f"allowed: {list(TRAINABLE_NAMES)}, 'kappa', 'kappa_pairs', 'kappa_slope', 'kappa_slope_pairs' and 'Ks_bonds' (bond hardnesses "
+                         "and bonded shell springs, "
                          "charge_transfer 'split') and 'bounds'")
     bounds = dict(DEFAULT_BOUNDS)
     user_bounds = spec.get("bounds") or {}

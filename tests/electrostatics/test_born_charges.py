@@ -126,3 +126,28 @@ def test_errors():
 
     with pytest.raises(ValueError, match="no PQEq term"):
         born_charges(build_model({"elements": ["O", "H"], "d3": {}}), positions, numbers)
+
+
+def test_split_charge_model_born_charges_are_the_dipole_derivative():
+    """Split transfer: Z*_{i,αβ} = ∂F_iα/∂E_β equals ∂μ_β/∂r_iα at zero field (both are −∂²E/∂r∂E),
+    checked by central differences of the dipole in the positions (independent of the field
+    differences the split branch uses), plus the sum rule Σ_i Z*_i = Q·I for a charged cluster."""
+    pos, num = torch.tensor(WATER), torch.tensor([8, 1, 1])
+    dimer = torch.cat([pos, pos + torch.tensor([2.9, 0.3, 0.2])])
+    numbers = torch.cat([num, num])
+    pqeq = tight_pqeq(charge_transfer="split", transfer={"cutoff": 2.0})
+    result = born_charges(pqeq, dimer, numbers)
+    step = 1e-4
+    dipole_derivative = torch.zeros(6, 3, 3, dtype=torch.float64)
+    for atom in range(6):
+        for alpha in range(3):
+            moved = []
+            for sign in (1.0, -1.0):
+                shifted = dimer.clone()
+                shifted[atom, alpha] += sign * step
+                moved.append(pqeq(shifted, numbers, None, torch.zeros(3, dtype=torch.float64))["dipole"])
+            dipole_derivative[atom, alpha] = (moved[0] - moved[1]) / (2 * step)
+    assert torch.allclose(result["born_charges"], dipole_derivative, atol=1e-5)
+    assert float(result["born_charges"].abs().max()) > 0.1
+    charged = born_charges(pqeq, dimer, numbers, total_charge=1.0)["born_charges"].sum(0)
+    assert torch.allclose(charged, torch.eye(3, dtype=torch.float64), atol=1e-5)

@@ -44,10 +44,15 @@ def _rock_salt():
     return torch.tensor(pos), torch.tensor([11] * 4 + [17] * 4), torch.eye(3, dtype=torch.float64) * a
 
 
+#: bond options that exercise the length slope and the bonded shell springs
+SHAPED = {"length_slope": 3.0, "pair_slope": {"H-O": -1.5}, "shell_bonds": {"O:H": 0.4, "H:O": -0.3, "O:O": 0.2}}
+
+
+@pytest.mark.parametrize("shape", [{}, SHAPED], ids=["plain-bonds", "slope-and-shell-bonds"])
 @pytest.mark.parametrize("field", [torch.zeros(3), FIELD], ids=["no-field", "field"])
-def test_forces_open_system(field):
+def test_forces_open_system(field, shape):
     pos, num = water_dimer()
-    assert _force_error(_split(transfer={"cutoff": 2.0}), pos, num, None, field) < 1e-6
+    assert _force_error(_split(transfer={"cutoff": 2.0, **shape}), pos, num, None, field) < 1e-6
 
 
 @pytest.mark.parametrize("reciprocal", ["ewald", "pme"])
@@ -59,9 +64,10 @@ def test_forces_periodic_with_bonds_across_the_cell(reciprocal):
     assert _force_error(pqeq, pos, num, cell, FIELD) < 1e-6
 
 
-def test_virial_matches_strain_derivative():
+@pytest.mark.parametrize("shape", [{}, SHAPED], ids=["plain-bonds", "slope-and-shell-bonds"])
+def test_virial_matches_strain_derivative(shape):
     pos, num, cell = water_box()
-    pqeq = _split(transfer=WIDE)
+    pqeq = _split(transfer={**WIDE, **shape})
 
     def energy_of_strain(eps):
         p, c = strain_cell(pos, cell, eps)
@@ -73,9 +79,10 @@ def test_virial_matches_strain_derivative():
     assert float((virial - fd).abs().max() / fd.abs().max()) < 1e-6
 
 
-def test_dipole_is_minus_the_field_derivative_and_alpha_matches_finite_fields():
+@pytest.mark.parametrize("shape", [{}, SHAPED], ids=["plain-bonds", "slope-and-shell-bonds"])
+def test_dipole_is_minus_the_field_derivative_and_alpha_matches_finite_fields(shape):
     pos, num = water_dimer()
-    pqeq = _split(transfer={"cutoff": 2.0}, predictor_order=0)
+    pqeq = _split(transfer={"cutoff": 2.0, **shape}, predictor_order=0)
     field = FIELD.clone().requires_grad_(True)
     out = pqeq(pos, num, None, field)
     (grad,) = torch.autograd.grad(out["energy"], field)
@@ -168,6 +175,27 @@ def test_wrapping_atoms_by_lattice_vectors_under_a_field_liquid_and_crystal():
     assert int(a["bonds"].shape[1]) == 48  # six Na-Cl bonds per Na (3 across the cell faces each way)
     assert float(b["energy"]) == pytest.approx(float(a["energy"]), abs=1e-9)
     assert torch.allclose(a["charges"], b["charges"], atol=1e-9)
+
+
+def test_bonded_shell_springs_scale_each_atoms_spring_by_its_bonds():
+    """K_s,i = K_s,Z · exp(Σ_b c g(r_b)): with the bonds fully on (g = 1), a water monomer's O spring
+    is K_s,O e^{2 c_OH} and the H springs K_s,H e^{c_HO}, and the stiffer O spring shrinks its shell's
+    displacement in a field."""
+    pos, num = water_dimer()
+    pos, num = pos[:3], num[:3]
+    plain = _split()
+    shaped = _split(transfer={"shell_bonds": {"O:H": 0.5, "H:O": -0.4}})
+    factors = shaped.transfer.shell_factors((pos[[1, 2]] - pos[0]).norm(dim=1), num[[0, 0]], num[[1, 2]],
+                                            torch.tensor([0, 0]), torch.tensor([1, 2]), 3)
+    assert torch.allclose(factors, torch.tensor([math.exp(1.0), math.exp(-0.4), math.exp(-0.4)], dtype=factors.dtype))
+    out_plain, out_shaped = plain(pos, num, None, FIELD), shaped(pos, num, None, FIELD)
+    # stiffer O shell: its displacement shrinks; softer H shells: theirs grow
+    d_plain, d_shaped = out_plain["shell_displacements"].norm(dim=1), out_shaped["shell_displacements"].norm(dim=1)
+    assert float(d_shaped[0]) < float(d_plain[0])
+    with pytest.raises(ValueError, match="shell bond"):
+        _split(transfer={"shell_bonds": {"O-H": 0.5}})
+    with pytest.raises(ValueError, match="does not support"):
+        _split(transfer={"shell_bonds": {"O:C": 0.5}})
 
 
 def test_bond_hardness_switch_keeps_energy_and_force_continuous_at_the_cutoff():

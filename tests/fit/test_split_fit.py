@@ -235,3 +235,65 @@ def test_split_fit_takes_structures_with_reference_apts_and_refuses_an_apt_weigh
     with pytest.raises(ValueError, match="'apt' weight to 0 for charge_transfer 'split'"):
         FitConfig.from_dict({"charge_transfer": "split", "weights": {"apt": 1.0}})
     FitConfig.from_dict({"charge_transfer": "global", "weights": {"apt": 1.0}})
+
+
+def test_bond_length_slope_follows_the_formula_is_bounded_and_round_trips():
+    """κ_b = κ⁰ exp(γ (r − R_i − R_j)) / g(r)², with R the covalent radii of ase.data (independent)."""
+    from ase.data import covalent_radii
+
+    pqeq = PQEq(["O", "H", "C"], charge_transfer="split",
+                trainable={"kappa_slope": True, "bounds": {"kappa_slope": 2.0}},
+                transfer={"default_hardness": 4.0, "length_slope": 3.0})
+    assert pqeq.n_trainable == 1 and float(pqeq.transfer.slope_table()[6, 8]) == 3.0
+    r_sum = covalent_radii[6] + covalent_radii[8]
+    distance = torch.tensor([1.16, 1.21, 1.43, 0.98 * 1.1 * r_sum], dtype=torch.float64)
+    z_c, z_o = torch.full((4,), 6), torch.full((4,), 8)
+    root_s, root_kappa = pqeq.transfer.root_softness(distance, z_c, z_o)
+    expected_kappa = 4.0 * torch.exp(3.0 * (distance - r_sum))
+    assert torch.allclose(root_kappa ** 2, expected_kappa.to(root_kappa.dtype), rtol=1e-12)
+    assert torch.allclose(root_s ** 2, 1.0 / expected_kappa, rtol=1e-12)  # all below the onset: g = 1
+    assert float(root_s[1]) > float(root_s[2])  # the C=O-like bond is softer than the C–O-like one
+    for raw, limit in ((1e6, 5.0), (-1e6, 1.0)):
+        _set_raw([torch.tensor([raw])], free_parameters(pqeq))
+        assert float(pqeq.transfer.slope_table()[6, 8]) == pytest.approx(limit)
+    _set_raw([torch.tensor([0.4])], free_parameters(pqeq))
+    record = charge_transfer_record(pqeq)
+    assert record["length_slope"] == pytest.approx(3.0 + 2.0 * math.tanh(0.4))
+    rebuilt = PQEq(["O", "H", "C"], charge_transfer="split", transfer={k: v for k, v in record.items() if k != "model"})
+    assert torch.allclose(rebuilt.transfer.root_softness(distance, z_c, z_o)[0],
+                          pqeq.transfer.root_softness(distance, z_c, z_o)[0].detach())
+    # a pair's own slope replaces the common one, and a free pair slope moves that pair only
+    pqeq = PQEq(["O", "H", "C"], charge_transfer="split", trainable={"kappa_slope_pairs": ["C-O"]},
+                transfer={"length_slope": 1.0, "pair_slope": {"H-C": 2.5}})
+    _set_raw([torch.tensor([0.5])], free_parameters(pqeq))
+    table = pqeq.transfer.slope_table().detach()
+    assert float(table[1, 6]) == 2.5 and float(table[1, 8]) == 1.0 and float(table[6, 6]) == 1.0
+    assert float(table[6, 8]) == pytest.approx(1.0 + 6.0 * math.tanh(0.5)) and float(table[8, 6]) == float(table[6, 8])
+    record = charge_transfer_record(pqeq)
+    assert record["length_slope"] == 1.0 and record["pair_slope"] == pytest.approx(
+        {"H-C": 2.5, "C-O": 1.0 + 6.0 * math.tanh(0.5)})
+    with pytest.raises(ValueError, match="length_slope"):
+        PQEq(["O", "H"], charge_transfer="split", transfer={"length_slope": float("nan")})
+    with pytest.raises(ValueError, match="kappa_slope"):
+        PQEq(["O", "H"], charge_transfer="split", trainable={"kappa_slope": "yes"})
+    with pytest.raises(ValueError, match="charge_transfer 'split'"):
+        PQEq(["O", "H"], trainable={"kappa_slope": True})
+
+
+def test_fit_loss_gradient_with_respect_to_length_slopes_and_shell_bonds_matches_finite_differences():
+    structures = _synthetic_structures()
+    spec = {**SPEC, "kappa_slope": True, "kappa_slope_pairs": ["H-O", "O-Na"], "Ks_bonds": ["O:H", "Na:O", "Cl:Na"]}
+    pqeq = build_pqeq([1, 8, 11, 17], "reaxnet", spec, 1e-10, 1e-9, "split")
+    params = free_parameters(pqeq)
+    assert sum(p.numel() for p in params) == 14
+    _set_raw([torch.tensor([0.1, -0.2]), torch.tensor([0.3, 0.1]), torch.linspace(-0.3, 0.4, 4),
+              torch.tensor([0.3]), torch.tensor([-0.2, 0.4]), torch.tensor([0.2, -0.3, 0.1])], params)
+    assert_gradients_match_finite_differences(lambda: loss_terms(pqeq, structures, WEIGHTS, SCALES)["loss"], params,
+                                              tol=1e-5)
+    record = charge_transfer_record(pqeq)
+    assert record["shell_bonds"] == pytest.approx({"O:H": 1.0 * math.tanh(0.2), "Na:O": -math.tanh(0.3),
+                                                   "Cl:Na": math.tanh(0.1)})
+    rebuilt = PQEq(["O", "H", "Na", "Cl"], charge_transfer="split",
+                   transfer={k: v for k, v in record.items() if k != "model"})
+    assert torch.allclose(rebuilt.transfer.shell_table(), pqeq.transfer.shell_table().detach())
+    assert torch.allclose(rebuilt.transfer.slope_table(), pqeq.transfer.slope_table().detach())
