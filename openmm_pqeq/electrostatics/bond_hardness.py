@@ -398,15 +398,14 @@ class BondHardness(torch.nn.Module):
             table = table.index_put((self.shell_c, self.shell_n), values)
         return table
 
-    def shell_factors(self, distance: torch.Tensor, z_i: torch.Tensor, z_j: torch.Tensor, bond_i: torch.Tensor,
+    def shell_factors(self, g: torch.Tensor, z_i: torch.Tensor, z_j: torch.Tensor, bond_i: torch.Tensor,
                       bond_j: torch.Tensor, n_atoms: int) -> torch.Tensor:
         """exp(Σ_{b ∋ i} c_{Z_i←Z_j} g(r_b)) (N,): the factors of the atoms' shell springs from bonds
-        ``bond_i``, ``bond_j`` (B,) of lengths ``distance`` (B,) Å between elements ``z_i``, ``z_j``
-        (differentiable in the distances and the free coefficients)."""
-        r_on, r_c = self.cutoffs(z_i, z_j)
-        g = smooth_switch((distance - r_on) / (r_c - r_on))
-        table = self.shell_table().to(distance.dtype)
-        exponent = torch.zeros(n_atoms, dtype=distance.dtype, device=distance.device)
+        ``bond_i``, ``bond_j`` (B,) between elements ``z_i``, ``z_j`` with switch values ``g`` (B,)
+        (the product √s_b · √κ_b of :meth:`root_softness`; differentiable in it and in the free
+        coefficients)."""
+        table = self.shell_table().to(g.dtype)
+        exponent = torch.zeros(n_atoms, dtype=g.dtype, device=g.device)
         exponent = exponent.index_add(0, bond_i, table[z_i, z_j] * g).index_add(0, bond_j, table[z_j, z_i] * g)
         return torch.exp(exponent)
 
@@ -479,6 +478,6 @@ class BondHardness(torch.nn.Module):
         if seen is not None:
             names = {pair_name(*parse_pair(p)) for p in seen}
             directed = {d for d in directed if pair_name(*parse_directed(d)) in names}
-        options["shell_bonds"] = {d: float(shell[parse_directed(d)[0], parse_directed(d)[1]]) for d in sorted(directed)
-                                  if float(shell[parse_directed(d)[0], parse_directed(d)[1]]) != 0.0}
+        values = {d: float(shell[parse_directed(d)]) for d in sorted(directed)}
+        options["shell_bonds"] = {d: v for d, v in values.items() if v != 0.0}
         return options

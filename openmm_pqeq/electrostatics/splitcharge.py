@@ -173,7 +173,7 @@ class SplitChargeSolve:
         root_s, root_kappa = self.transfer.root_softness(safe_norm(bond_vec), z_i, z_j)
         if self.transfer.shell_dependent:
             params = with_shell_factors(problem.params, self.transfer.shell_factors(
-                safe_norm(bond_vec), z_i, z_j, bond_i, bond_j, pos.shape[0]))
+                root_s * root_kappa, z_i, z_j, bond_i, bond_j, pos.shape[0]))
             problem = SolveProblem(problem.cache, problem.positions, params, problem.cell, problem.i, problem.j,
                                    problem.field, problem.field_positions, problem.cutoff, problem.groups,
                                    problem.counts)
@@ -301,9 +301,9 @@ class SplitChargeSolve:
         n = positions.shape[0]
         bond_vec = pair_vectors(positions, cell, bond_i, bond_j, bond_shifts)
         z_i, z_j = numbers.index_select(0, bond_i), numbers.index_select(0, bond_j)
-        root_s, _ = self.transfer.root_softness(safe_norm(bond_vec), z_i, z_j)
+        root_s, root_kappa = self.transfer.root_softness(safe_norm(bond_vec), z_i, z_j)
         if self.transfer.shell_dependent:
-            p = with_shell_factors(p, self.transfer.shell_factors(safe_norm(bond_vec), z_i, z_j, bond_i, bond_j, n))
+            p = with_shell_factors(p, self.transfer.shell_factors(root_s * root_kappa, z_i, z_j, bond_i, bond_j, n))
         split = root_s * u
         no_field = torch.zeros_like(field)
         if exact:

@@ -636,7 +636,8 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
             for p, value in zip(params, best[1]):
                 p.copy_(value)
     free_kappa = {"kappa": list(pqeq.transfer.elements), "kappa_pairs": list(pqeq.transfer.pairs),
-                  "kappa_slope": pqeq.transfer.slope_free, "kappa_slope_pairs": list(pqeq.transfer.slope_pairs)}
+                  "kappa_slope": pqeq.transfer.slope_free, "kappa_slope_pairs": list(pqeq.transfer.slope_pairs),
+                  "Ks_bonds": list(pqeq.transfer.shell_pairs)}
     transfer_record = (generalize_bond_hardness(pqeq, train, elements) if pqeq.charge_transfer == "split"
                        else charge_transfer_record(pqeq))
     after = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}

@@ -185,7 +185,8 @@ def test_bonded_shell_springs_scale_each_atoms_spring_by_its_bonds():
     pos, num = pos[:3], num[:3]
     plain = _split()
     shaped = _split(transfer={"shell_bonds": {"O:H": 0.5, "H:O": -0.4}})
-    factors = shaped.transfer.shell_factors((pos[[1, 2]] - pos[0]).norm(dim=1), num[[0, 0]], num[[1, 2]],
+    root_s, root_kappa = shaped.transfer.root_softness((pos[[1, 2]] - pos[0]).norm(dim=1), num[[0, 0]], num[[1, 2]])
+    factors = shaped.transfer.shell_factors(root_s * root_kappa, num[[0, 0]], num[[1, 2]],
                                             torch.tensor([0, 0]), torch.tensor([1, 2]), 3)
     assert torch.allclose(factors, torch.tensor([math.exp(1.0), math.exp(-0.4), math.exp(-0.4)], dtype=factors.dtype))
     out_plain, out_shaped = plain(pos, num, None, FIELD), shaped(pos, num, None, FIELD)
