@@ -36,7 +36,8 @@ def add_parser(subparsers) -> None:
                         "two-cycle tapered practice (reaxnet); not with --model")
     p.add_argument("--params", default=None,
                    help="PQEq parameter set: reaxnet (default), pqeq0, pqeq1, pqeq3, pqeq-refined (molecules and "
-                        "ions), pqeq-water (water, one neutral group per molecule), pqeq-split "
+                        "ions), pqeq-water (water, one neutral group per molecule), pqeq-water-aniso (the same, "
+                        "anisotropic shells), pqeq-split "
                         "(selects split-charge transfer); not with --model")
     p.add_argument("--field", nargs=3, type=float, default=None, metavar=("EX", "EY", "EZ"),
                    help="uniform external field in V/Å (default: info['field'] of the structure file, else "

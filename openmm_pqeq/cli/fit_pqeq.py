@@ -17,11 +17,13 @@ the test split is never used for fitting, only reported.
 Writes the refined set as JSON (every element of the starting set, the fitted entries replaced,
 with provenance, the configuration, per-split metrics of the tabulated and refined sets, and the
 loss history).  To ship it as a named set, copy it to openmm_pqeq/data/ (pqeq_refined.json,
-pqeq_water.json; see README, "Refining PQEq parameters").
+pqeq_water.json, pqeq_water_aniso.json; see README, "Refining PQEq parameters").
 
 CONFIG is a YAML file; every key is optional (see examples/fit_pqeq.yaml):
   data: response extxyz (or a list) start: tabulated set (reaxnet)
   trainable: {chi: all, J: all, R: all, Ks: all, bounds: {chi: 2.0, J: 2.0, R: 1.5, Ks: 5.0}}
+    anisotropic shell springs K_i = K_s (I + sum_b a g rb rb^T) (global transfer):
+    {Ks_aniso: [O:H, H:O] or all}, bounds {Ks_aniso: 0.45}
   weights: {dipole: 1, polarizability: 1, field_energy: 1, esp: 0.5, apt: 0}
   scales: {dipole: 0.1 (D), polarizability: 1 (bohr^3), field_energy: 2 (meV), esp: 0.1 (V), apt: 0.05 (e)}
   charge_constraint: {rule: total} or {rule: molecules, bond_factor: 1.3}
@@ -39,6 +41,7 @@ CONFIG is a YAML file; every key is optional (see examples/fit_pqeq.yaml):
 examples:
   openmm-pqeq fit-pqeq examples/fit_pqeq.yaml          # pqeq-refined (molecules and ions)
   openmm-pqeq fit-pqeq examples/fit_pqeq_water.yaml    # pqeq-water (water, one group per molecule)
+  openmm-pqeq fit-pqeq examples/fit_pqeq_water_aniso.yaml  # pqeq-water-aniso (the same, anisotropic shells)
 """
 
 

@@ -42,9 +42,10 @@ import torch
 from ..elements import atomic_number, symbol
 
 #: Names of the shipped parameter sets.
-PARAMETER_SETS = ("reaxnet", "pqeq0", "pqeq1", "pqeq3", "pqeq-refined", "pqeq-split", "pqeq-water")
+PARAMETER_SETS = ("reaxnet", "pqeq0", "pqeq1", "pqeq3", "pqeq-refined", "pqeq-split", "pqeq-water", "pqeq-water-aniso")
 #: Package-data files of refined sets (``openmm-pqeq fit-pqeq`` output), added to the tables.
-REFINED_SET_FILES = ("data/pqeq_refined.json", "data/pqeq_split.json", "data/pqeq_water.json")
+REFINED_SET_FILES = ("data/pqeq_refined.json", "data/pqeq_split.json", "data/pqeq_water.json",
+                     "data/pqeq_water_aniso.json")
 
 
 @lru_cache(maxsize=1)
@@ -58,7 +59,8 @@ def _load_tables() -> dict:
             tables["sets"][refined["name"]] = {"citation": refined["citation"], "elements": refined["elements"],
                                                "provenance": refined.get("provenance", {}),
                                                "metrics": refined.get("metrics", {}),
-                                               "charge_transfer": refined.get("charge_transfer")}
+                                               "charge_transfer": refined.get("charge_transfer"),
+                                               "shell_anisotropy": refined.get("shell_anisotropy")}
     return tables
 
 
@@ -76,6 +78,12 @@ def charge_transfer_of(name: str) -> Tuple[str, Dict[str, Any]]:
     entry = _set(name).get("charge_transfer") or {}
     options = {k: v for k, v in entry.items() if k != "model"}
     return str(entry.get("model", "global")), options
+
+
+def shell_anisotropy_of(name: str) -> Dict[str, float]:
+    """The anisotropic shell-spring coefficients ``{"O:H": a}`` a set was fitted with
+    (:mod:`.shell_anisotropy`; ``{}``: isotropic springs, every published table)."""
+    return {str(k): float(v) for k, v in dict(_set(name).get("shell_anisotropy") or {}).items()}
 
 
 @dataclass(frozen=True)

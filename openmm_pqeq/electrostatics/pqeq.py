@@ -67,10 +67,11 @@ from .coulomb import GaussianCoulomb, all_pairs, minimum_image_pairs
 from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening, safe_norm
 from .messages import decimal
 from .pair_list import VerletList, check_overlap
-from .parameters import charge_transfer_of, parameter_table
+from .parameters import charge_transfer_of, parameter_table, shell_anisotropy_of
+from .shell_anisotropy import ShellAnisotropy, spring_energy, spring_force
 from .solvers import PhysicalSolve, PublishedSolve, SolveProblem
 from .splitcharge import SplitChargeSolve, transfer_charges
-from .trainable import BoundedPQEqParameters, split_pair_spec
+from .trainable import BoundedPQEqParameters, split_anisotropy_spec, split_pair_spec
 from .warm_start import WarmStart
 
 #: The largest offset of an atom from the first atom of its charge group, in fractions of a cell
@@ -148,6 +149,11 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         as multiples of the covalent-radius sum.  Bond hardnesses are freed with
         ``trainable={"kappa": ["C", "H", ...] or "all", "kappa_pairs": ["C-H", ...],
         "bounds": {"kappa": f}}``.
+    shell_anisotropy : dict or None
+        Bond-direction anisotropy of the shell springs over the parameter set's
+        (:mod:`.shell_anisotropy`): ``{"O:H": a}``, K_i = K_s (I + Σ_b a g(r_b) r̂_b r̂_bᵀ) for the
+        shell of O bonded to H (global transfer, physical mode; isotropic by default).  Freed with
+        ``trainable={"Ks_aniso": ["O:H", ...] or "all", "bounds": {"Ks_aniso": w}}``.
 
     Attributes
     ----------
@@ -193,6 +199,7 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         trainable: Optional[dict] = None,
         charge_transfer: Optional[str] = None,
         transfer: Optional[dict] = None,
+        shell_anisotropy: Optional[dict] = None,
     ):
         super().__init__()
         if mode not in ("physical", "reaxnet"):
@@ -239,13 +246,21 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         # refinable per-element χ, J, R, K_s (frozen, with no parameters, by default)
         supported = [z for z in range(table["supported"].shape[0]) if float(table["supported"][z]) > 0]
         element_spec, free_bonds = split_pair_spec(trainable)
+        element_spec, free_anisotropy, anisotropy_bound = split_anisotropy_spec(element_spec)
         self.trainable_parameters = BoundedPQEqParameters(element_spec, supported)
         # charge transfer: global, or split charges on bonds (bond hardnesses from the set, then `transfer`)
         set_model, set_transfer = charge_transfer_of(params)
         model = charge_transfer if charge_transfer is not None else (set_model if mode == "physical" else "global")
         self._init_split(model, supported, merge_transfer(set_transfer, transfer, supported) if model == "split"
                          else transfer, free_bonds)
-        self.n_trainable: int = self.trainable_parameters.n_free + self.transfer.n_free
+        # bond-direction shell anisotropy (isotropic springs, at no cost, by default)
+        coefficients = dict(shell_anisotropy_of(params))
+        coefficients.update(dict(shell_anisotropy or {}))
+        self.shell_anisotropy = ShellAnisotropy(supported, coefficients, free_anisotropy, anisotropy_bound)
+        if self.shell_anisotropy.enabled and (mode != "physical" or self.charge_transfer == "split"):
+            raise ValueError("anisotropic shell springs (`shell_anisotropy`, trainable 'Ks_aniso') need mode 'physical' "
+                             "with global charge transfer")
+        self.n_trainable: int = self.trainable_parameters.n_free + self.transfer.n_free + self.shell_anisotropy.n_free
         #: whether training with freed parameters differentiates the solution (q, d) itself
         #: (:meth:`without_solution_derivatives` turns it off for a block)
         self.solution_derivatives: bool = True
@@ -407,7 +422,11 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         (:mod:`.implicit`) and the Born charges (:mod:`openmm_pqeq.electrostatics.response`)
         differentiate it."""
         z = p["Z"]
-        onsite = (p["chi"] * q + 0.5 * p["J"] * q * q).sum() + 0.5 * (p["Ks"] * (d * d).sum(1)).sum()
+        anisotropy: Optional[torch.Tensor] = None
+        if self.shell_anisotropy.enabled:
+            anisotropy = self.shell_anisotropy.tensors(pair_vectors(positions, cell, i, j, shifts), p["number"], i, j,
+                                                       positions.shape[0])
+        onsite = (p["chi"] * q + 0.5 * p["J"] * q * q).sum() + spring_energy(p["Ks"], d, anisotropy)
         coulomb = self.coulomb.energy(positions, d, q + z, -z, p["a"], cell, i, j, shifts, cutoff, real_space_energy)
         dipole = (q.unsqueeze(1) * field_positions - z.unsqueeze(1) * d).sum(0)
         return onsite + coulomb - (field * dipole).sum()
@@ -423,13 +442,16 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         phi_core, _, grad_shell, real_energy = self.coulomb.site_gradients(
             problem.cache, problem.positions, problem.cell, p["a"], problem.i, problem.j, q + z, -z, d, cutoff)
         gq = p["chi"] + p["J"] * q + phi_core - problem.field_positions @ field
-        gd = p["Ks"].unsqueeze(1) * d + grad_shell + z.unsqueeze(1) * field.unsqueeze(0)
+        gd = spring_force(p["Ks"], d, shell_anisotropy_tensors(p)) + grad_shell + z.unsqueeze(1) * field.unsqueeze(0)
         return gq, gd * p["pol"].unsqueeze(1), real_energy
 
     # ------------------------------------------------------------------ parameters
     def atom_parameters(self, numbers: torch.Tensor, dtype: torch.dtype) -> Dict[str, torch.Tensor]:
         """Per-atom PQEq parameters ``chi``, ``J``, ``Z``, ``Ks``, ``pol``, ``a`` (N,) from the
-        tables, with freed entries mapped from their trainable parameters (differentiable)."""
+        tables, with freed entries mapped from their trainable parameters (differentiable), and the
+        atomic numbers ``number`` (N,) int64 (the anisotropic springs look up element pairs).
+        :meth:`forward` adds ``shell_anisotropy`` (N, 3, 3) for its solve when the springs are
+        anisotropic."""
         chi, J, Ks, a = self.trainable_parameters(self.table_chi, self.table_J, self.table_Ks, self.table_exponent)
         return {
             "chi": chi.to(dtype).index_select(0, numbers),
@@ -438,6 +460,7 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
             "Ks": Ks.to(dtype).index_select(0, numbers),
             "pol": self.table_polarizable.to(dtype).index_select(0, numbers),
             "a": a.to(dtype).index_select(0, numbers),
+            "number": numbers.to(torch.long),
         }
 
     @torch.jit.unused
@@ -549,6 +572,11 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
 
         p = self.atom_parameters(numbers, dtype)
         i, j, shifts, cutoff = self.pairs(positions, cell)
+        if self.shell_anisotropy.enabled:
+            # the solve's springs, at fixed positions (the energy below recomputes them with their graph)
+            with torch.no_grad():
+                p["shell_anisotropy"] = self.shell_anisotropy.tensors(pair_vectors(pos0, cell0, i, j, shifts),
+                                                                      numbers, i, j, n)
 
         split = self.charge_transfer == "split"
         bond_i = torch.zeros(0, dtype=torch.long, device=positions.device)
@@ -650,3 +678,11 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         """Forget the warm start (the next call starts from zero charges and shells)."""
         self.warm_start.reset()
         self.bond_warm_start.reset()
+
+
+def shell_anisotropy_tensors(p: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
+    """The solve's spring anisotropy S (N, 3, 3) from the per-atom parameters ``p``, or None
+    (isotropic springs)."""
+    if "shell_anisotropy" in p:
+        return p["shell_anisotropy"]
+    return None

@@ -39,7 +39,7 @@ length slopes by ``"kappa_slope": true`` (one common shift) and ``"kappa_slope_p
 from __future__ import annotations
 
 import math
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -98,6 +98,25 @@ def split_pair_spec(spec: Optional[dict], default_bound: float = DEFAULT_KAPPA_B
     return spec, FreeBondHardness(elements, pairs, bound, slope, slope_pairs, slope_bound, shell, shell_bound)
 
 
+def split_anisotropy_spec(spec: Optional[dict]) -> Tuple[Optional[dict], Optional[Union[str, List[str]]], float]:
+    """``(per-element spec, free pairs, bound)``: the anisotropic shell-spring entries of a
+    ``trainable`` specification taken out of it (``Ks_aniso``: None, a list of directed pairs like
+    ``"O:H"`` or ``"all"``; ``bounds: {Ks_aniso: w}``, the half-width, default
+    :data:`.shell_anisotropy.DEFAULT_ANISOTROPY_BOUND`)."""
+    from .shell_anisotropy import DEFAULT_ANISOTROPY_BOUND
+
+    if not spec:
+        return spec, None, DEFAULT_ANISOTROPY_BOUND
+    spec = dict(spec)
+    free = spec.pop("Ks_aniso", None)
+    bound = DEFAULT_ANISOTROPY_BOUND
+    if "bounds" in spec:
+        bounds = dict(spec["bounds"] or {})
+        bound = float(bounds.pop("Ks_aniso", bound))
+        spec["bounds"] = bounds
+    return spec, free, bound
+
+
 def normalize_spec(spec: Optional[dict], supported: Sequence[int]) -> Dict[str, object]:
     """Validated trainable-parameter specification with element lists as sorted atomic numbers.
 
@@ -109,7 +128,7 @@ def normalize_spec(spec: Optional[dict], supported: Sequence[int]) -> Dict[str, 
         raise ValueError(f"unknown keys {sorted(unknown)} in the PQEq `trainable` specification; "
                          f"allowed: {list(TRAINABLE_NAMES)}, 'kappa', 'kappa_pairs', 'kappa_slope', 'kappa_slope_pairs' and 'Ks_bonds' (bond hardnesses "
                          "and bonded shell springs, "
-                         "charge_transfer 'split') and 'bounds'")
+                         "charge_transfer 'split'), 'Ks_aniso' (anisotropic shell springs) and 'bounds'")
     bounds = dict(DEFAULT_BOUNDS)
     user_bounds = spec.get("bounds") or {}
     bad = set(user_bounds) - set(TRAINABLE_NAMES)

@@ -258,8 +258,10 @@ def build_pqeq(elements: Sequence[Union[str, int]], params: str = "reaxnet", tra
 
 
 def free_parameters(pqeq: PQEq) -> List[torch.nn.Parameter]:
-    """The raw parameters a fit moves: per-element χ, J, R, K_s and the free bond hardnesses."""
-    return list(pqeq.trainable_parameters.parameters()) + list(pqeq.transfer.parameters())
+    """The raw parameters a fit moves: per-element χ, J, R, K_s, the free bond hardnesses and the
+    free shell-spring anisotropies."""
+    return (list(pqeq.trainable_parameters.parameters()) + list(pqeq.transfer.parameters())
+            + list(pqeq.shell_anisotropy.parameters()))
 
 
 def _polarizability(pqeq: PQEq, s: Structure, out: Dict[str, torch.Tensor], p: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -482,7 +484,7 @@ def generalize_bond_hardness(pqeq: PQEq, train: Sequence[Structure], elements: S
     seen = sorted(set().union(*[bonded_pairs(pqeq.transfer, s.positions, s.numbers) for s in train]))
     record = charge_transfer_record(pqeq, seen)
     pqeq.transfer = BondHardness(elements, {k: v for k, v in record.items() if k != "model"})
-    pqeq.n_trainable = pqeq.trainable_parameters.n_free
+    pqeq.n_trainable = pqeq.trainable_parameters.n_free + pqeq.shell_anisotropy.n_free
     return record
 
 
@@ -637,7 +639,7 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
                 p.copy_(value)
     free_kappa = {"kappa": list(pqeq.transfer.elements), "kappa_pairs": list(pqeq.transfer.pairs),
                   "kappa_slope": pqeq.transfer.slope_free, "kappa_slope_pairs": list(pqeq.transfer.slope_pairs),
-                  "Ks_bonds": list(pqeq.transfer.shell_pairs)}
+                  "Ks_bonds": list(pqeq.transfer.shell_pairs), "Ks_aniso": list(pqeq.shell_anisotropy.free_pairs)}
     transfer_record = (generalize_bond_hardness(pqeq, train, elements) if pqeq.charge_transfer == "split"
                        else charge_transfer_record(pqeq))
     after = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
@@ -667,5 +669,8 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
         "charge_transfer": transfer_record,
         "elements": elements_table,
     }
+    anisotropy = pqeq.shell_anisotropy.record()
+    if anisotropy:
+        result["shell_anisotropy"] = anisotropy
     atomic_write_text(config.output, json.dumps(result, indent=1))
     return result

@@ -11,12 +11,13 @@ Jacobi per charge group, or with the long-wavelength PME correction), and
 displacements Å, energies eV, ∂E/∂q eV/e, ∂E/∂d eV/Å; no autograd.
 """
 
-from typing import Dict, List, NamedTuple, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 
 from ..constraints import group_sum, project_out_group_means, project_preconditioned
 from ..coulomb import setup_kind
+from ..shell_anisotropy import spring_force
 from ..solver_stats import SolverStats
 from .cycles import NewtonCycles, inverse_spring_constants
 from .problem import SolveProblem
@@ -96,11 +97,14 @@ class PhysicalSolve:
         p: Dict[str, torch.Tensor], static: torch.Tensor, xq: torch.Tensor, xd: torch.Tensor,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """The Newton steps' linear model ``H̃ (xq (N,), xd (N, 3))`` at charges ``q`` (N,) e:
-        J and K_s on the diagonal plus the Coulomb part
+        J and the shell springs K_s (with their bond anisotropy, if any) on the diagonal plus the Coulomb part
         (:meth:`~openmm_pqeq.electrostatics.coulomb.GaussianCoulomb.hessian_joint_matvec`, with the
         reciprocal ``static`` blocks); shells of non-polarizable atoms are held fixed."""
         yq, yd = self.coulomb.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
-        return p["J"] * xq + yq, (p["Ks"].unsqueeze(1) * xd + yd) * p["pol"].unsqueeze(1)
+        anisotropy: Optional[torch.Tensor] = None
+        if "shell_anisotropy" in p:
+            anisotropy = p["shell_anisotropy"]
+        return p["J"] * xq + yq, (spring_force(p["Ks"], xd, anisotropy) + yd) * p["pol"].unsqueeze(1)
 
     def _smooth_preconditioner(
         self, cache: Dict[str, torch.Tensor], smooth: torch.Tensor, rq: torch.Tensor, rd: torch.Tensor,
