@@ -248,6 +248,20 @@ def summarize(args, kills: list, wall_seconds: float) -> dict:
             "nve_drift_kJ_mol_ps_atom": stats(drift),
             "nve_scatter_kJ_mol": stats([s["scatter_kJ_mol"] for s in segments if s["field_on"] == flag]),
         }
+    blocks = []
+    for index in range(-(-args.steps // args.block)):
+        chosen = [r for r in samples if index * args.block < r["step"] <= (index + 1) * args.block]
+        langevin = [r for r in chosen if not r["nve_part"]]
+        if not langevin:
+            continue
+        half = max(len(langevin) // 2, 1)
+        blocks.append({
+            "block": index, "field_on": langevin[0]["field_on"],
+            "temperature_K_first_half": float(np.mean([r["T_K"] for r in langevin[:half]])),
+            "temperature_K_second_half": float(np.mean([r["T_K"] for r in langevin[half:]] or [np.nan])),
+            "density_g_cm3_start": chosen[0]["density_g_cm3"], "density_g_cm3_end": chosen[-1]["density_g_cm3"],
+            "potential_change_kJ_mol": chosen[-1]["potential_kJ_mol"] - chosen[0]["potential_kJ_mol"],
+        })
     checkpoint = read_checkpoint(output)
     import openmm
     import torch
@@ -265,6 +279,9 @@ def summarize(args, kills: list, wall_seconds: float) -> dict:
         "unconverged_samples": sum(not r["converged"] for r in samples),
         "max_shell_displacement_A": max(r["max_shell_displacement_A"] for r in samples),
         "by_field": by_field,
+        # per block: the temperature course, the density and the potential energy from its first sample to its
+        # last (within a block the field is constant, so the change excludes the jump of -mu.E at the switch)
+        "blocks": blocks,
         "md_wall_seconds": checkpoint["wall_seconds"], "driver_wall_seconds": wall_seconds,
         "seconds_per_step": checkpoint["wall_seconds"] / max(checkpoint["step"], 1),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
