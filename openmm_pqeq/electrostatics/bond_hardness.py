@@ -165,6 +165,16 @@ def merge_transfer(base: Optional[dict], override: Optional[dict], supported: Se
     return merged
 
 
+def bounded_entries(base: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, half_width: float,
+                    raw: torch.Tensor) -> torch.Tensor:
+    """``base`` with its entries ``[rows, cols]`` (k,) moved by ``half_width · tanh(raw)`` (k,)
+    (differentiable in ``raw``); ``base`` itself when k = 0."""
+    if rows.shape[0] == 0:
+        return base
+    values = base[rows, cols] + half_width * torch.tanh(raw)
+    return base.index_put((rows, cols), values)
+
+
 def smooth_switch(t: torch.Tensor) -> torch.Tensor:
     """``1 − 10t³ + 15t⁴ − 6t⁵`` for t clipped to [0, 1]: 1 at t ≤ 0, 0 at t ≥ 1, with zero first
     and second derivatives at both ends."""
@@ -392,11 +402,7 @@ class BondHardness(torch.nn.Module):
     def shell_table(self) -> torch.Tensor:
         """c (Z, Z) [center, neighbor]: the bonded shell-spring coefficients, free ones mapped from
         their raw parameters (differentiable)."""
-        table = self.shell_base
-        if self.shell_c.shape[0] > 0:
-            values = table[self.shell_c, self.shell_n] + self.shell_bound * torch.tanh(self.raw_shell)
-            table = table.index_put((self.shell_c, self.shell_n), values)
-        return table
+        return bounded_entries(self.shell_base, self.shell_c, self.shell_n, self.shell_bound, self.raw_shell)
 
     def shell_factors(self, g: torch.Tensor, z_i: torch.Tensor, z_j: torch.Tensor, bond_i: torch.Tensor,
                       bond_j: torch.Tensor, n_atoms: int) -> torch.Tensor:

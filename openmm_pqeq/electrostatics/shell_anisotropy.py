@@ -30,7 +30,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 
 from ..elements import SYMBOLS
-from .bond_hardness import directed_name, parse_directed, smooth_switch
+from .bond_hardness import bounded_entries, directed_name, parse_directed, smooth_switch
 from .messages import decimal
 
 #: Bond switch of the anisotropy, in multiples of the covalent-radius sum (the split-charge defaults).
@@ -123,11 +123,7 @@ class ShellAnisotropy(torch.nn.Module):
 
     def table(self) -> torch.Tensor:
         """a (Z, Z) [center, neighbor], free entries mapped from their raw parameters (differentiable)."""
-        table = self.base
-        if self.free_center.shape[0] > 0:
-            values = table[self.free_center, self.free_neighbor] + self.bound * torch.tanh(self.raw)
-            table = table.index_put((self.free_center, self.free_neighbor), values)
-        return table
+        return bounded_entries(self.base, self.free_center, self.free_neighbor, self.bound, self.raw)
 
     def tensors(self, vectors: torch.Tensor, numbers: torch.Tensor, i: torch.Tensor, j: torch.Tensor,
                 n_atoms: int) -> torch.Tensor:
