@@ -68,7 +68,7 @@ from .kernels import LAMBDA, LAMBDA_PUBLISHED, gaussian_exponent, pair_screening
 from .messages import decimal
 from .pair_list import VerletList, check_overlap
 from .parameters import charge_transfer_of, parameter_table, shell_anisotropy_of
-from .shell_anisotropy import ShellAnisotropy, spring_energy, spring_force
+from .shell_anisotropy import ShellAnisotropy, solve_anisotropy, spring_energy, spring_force
 from .solvers import PhysicalSolve, PublishedSolve, SolveProblem
 from .splitcharge import SplitChargeSolve, transfer_charges
 from .trainable import BoundedPQEqParameters, split_anisotropy_spec, split_pair_spec
@@ -442,7 +442,7 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         phi_core, _, grad_shell, real_energy = self.coulomb.site_gradients(
             problem.cache, problem.positions, problem.cell, p["a"], problem.i, problem.j, q + z, -z, d, cutoff)
         gq = p["chi"] + p["J"] * q + phi_core - problem.field_positions @ field
-        gd = spring_force(p["Ks"], d, shell_anisotropy_tensors(p)) + grad_shell + z.unsqueeze(1) * field.unsqueeze(0)
+        gd = spring_force(p["Ks"], d, solve_anisotropy(p)) + grad_shell + z.unsqueeze(1) * field.unsqueeze(0)
         return gq, gd * p["pol"].unsqueeze(1), real_energy
 
     # ------------------------------------------------------------------ parameters
@@ -678,11 +678,3 @@ class PQEq(PhysicalSolve, PublishedSolve, SplitChargeSolve, torch.nn.Module):
         """Forget the warm start (the next call starts from zero charges and shells)."""
         self.warm_start.reset()
         self.bond_warm_start.reset()
-
-
-def shell_anisotropy_tensors(p: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
-    """The solve's spring anisotropy S (N, 3, 3) from the per-atom parameters ``p``, or None
-    (isotropic springs)."""
-    if "shell_anisotropy" in p:
-        return p["shell_anisotropy"]
-    return None

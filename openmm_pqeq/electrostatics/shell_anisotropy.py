@@ -30,12 +30,12 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 
 from ..elements import SYMBOLS
-from .bond_hardness import bounded_entries, directed_name, parse_directed, smooth_switch
+from .bond_hardness import DEFAULT_TRANSFER, bounded_entries, directed_name, parse_directed, smooth_switch
 from .messages import decimal
 
 #: Bond switch of the anisotropy, in multiples of the covalent-radius sum (the split-charge defaults).
-ANISOTROPY_ONSET: float = 1.1
-ANISOTROPY_CUTOFF: float = 1.5
+ANISOTROPY_ONSET: float = float(DEFAULT_TRANSFER["onset"])  # type: ignore[arg-type]
+ANISOTROPY_CUTOFF: float = float(DEFAULT_TRANSFER["cutoff"])  # type: ignore[arg-type]
 #: Default half-width of a trainable coefficient: a within a_start ± w.
 DEFAULT_ANISOTROPY_BOUND: float = 0.45
 #: Smallest allowed lower bound of an atom's spring eigenvalues, as a fraction of K_s,Z.
@@ -183,3 +183,10 @@ def spring_force(ks: torch.Tensor, d: torch.Tensor, anisotropy: Optional[torch.T
         out = out + ks.unsqueeze(1) * torch.bmm(anisotropy, d.unsqueeze(2)).squeeze(2)
     return out
 
+
+def solve_anisotropy(p: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
+    """The spring anisotropy S (N, 3, 3) that :meth:`~.pqeq.PQEq.forward` puts into the per-atom
+    parameters ``p`` of its solve (key ``shell_anisotropy``), or None (isotropic springs)."""
+    if "shell_anisotropy" in p:
+        return p["shell_anisotropy"]
+    return None

@@ -11,13 +11,13 @@ Jacobi per charge group, or with the long-wavelength PME correction), and
 displacements Å, energies eV, ∂E/∂q eV/e, ∂E/∂d eV/Å; no autograd.
 """
 
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Tuple
 
 import torch
 
 from ..constraints import group_sum, project_out_group_means, project_preconditioned
 from ..coulomb import setup_kind
-from ..shell_anisotropy import spring_force
+from ..shell_anisotropy import solve_anisotropy, spring_force
 from ..solver_stats import SolverStats
 from .cycles import NewtonCycles, inverse_spring_constants
 from .problem import SolveProblem
@@ -101,10 +101,7 @@ class PhysicalSolve:
         (:meth:`~openmm_pqeq.electrostatics.coulomb.GaussianCoulomb.hessian_joint_matvec`, with the
         reciprocal ``static`` blocks); shells of non-polarizable atoms are held fixed."""
         yq, yd = self.coulomb.hessian_joint_matvec(cache, i, j, q, -p["Z"], static, xq, xd)
-        anisotropy: Optional[torch.Tensor] = None
-        if "shell_anisotropy" in p:
-            anisotropy = p["shell_anisotropy"]
-        return p["J"] * xq + yq, (spring_force(p["Ks"], xd, anisotropy) + yd) * p["pol"].unsqueeze(1)
+        return p["J"] * xq + yq, (spring_force(p["Ks"], xd, solve_anisotropy(p)) + yd) * p["pol"].unsqueeze(1)
 
     def _smooth_preconditioner(
         self, cache: Dict[str, torch.Tensor], smooth: torch.Tensor, rq: torch.Tensor, rd: torch.Tensor,
