@@ -8,8 +8,9 @@ DESCRIPTION = """\
 Label every frame of INPUT (any file ASE reads, isolated molecules/clusters in Å) with Kohn-Sham
 DFT through PySCF and append the results to OUTPUT (extxyz): energy (eV), forces (eV/Å, analytic,
 exact gradients), dipole (e·Å), and info keys charge, multiplicity, field (V/Å), dft_method,
-scf_cycles, dft_wall_s, source_index, label_key.  No dispersion correction is added: the model
-adds its own D3.
+scf_cycles, dft_wall_s, source_index, label_key.  No dispersion correction is added, so a model
+trained on these labels with its D3 term learns to cancel D3 within E0's cutoff
+(docs/method/learning.md, "Dispersion and the reference").
 
 Resumable: frames already in OUTPUT (same structure, charge, spin, field and settings) are skipped,
 so rerunning the same command after an interruption finishes the job.

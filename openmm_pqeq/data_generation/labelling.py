@@ -1,7 +1,9 @@
 """Label one structure with Kohn-Sham DFT through PySCF: energy, forces and dipole.
 
-The reference for Δ-learning is plain DFT (PBE by default) **without** dispersion: the model
-adds its own D3 term, so a D3-corrected reference would count dispersion twice.
+The reference is plain DFT (PBE by default) **without** a dispersion correction.  Δ-learning fits
+E0 to E_ref − E_PQEq − E_D3, so on such labels E0 learns to cancel the model's D3 wherever its
+cutoff reaches, and the trained model is the plain functional at short range with D3 only
+beyond E0's reach (docs/method/learning.md, *Dispersion and the reference*).
 
 Units at this boundary: PySCF works in Hartree and Bohr; everything returned here is in the
 package's units — energy in eV, forces in eV/Å, dipole in e·Å, field in V/Å — converted once
