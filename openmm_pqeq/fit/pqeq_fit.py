@@ -640,6 +640,12 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
     free_kappa = {"kappa": list(pqeq.transfer.elements), "kappa_pairs": list(pqeq.transfer.pairs),
                   "kappa_slope": pqeq.transfer.slope_free, "kappa_slope_pairs": list(pqeq.transfer.slope_pairs),
                   "Ks_bonds": list(pqeq.transfer.shell_pairs), "Ks_aniso": list(pqeq.shell_anisotropy.free_pairs)}
+    # the bounds of the free bond and anisotropy parameters, beside the per-element ones
+    bound_of = {"kappa": pqeq.transfer.bound, "kappa_pairs": pqeq.transfer.bound,
+                "kappa_slope": pqeq.transfer.slope_bound, "kappa_slope_pairs": pqeq.transfer.slope_bound,
+                "Ks_bonds": pqeq.transfer.shell_bound, "Ks_aniso": pqeq.shell_anisotropy.bound}
+    free_bounds = {("kappa" if k == "kappa_pairs" else "kappa_slope" if k == "kappa_slope_pairs" else k): bound_of[k]
+                   for k, free in free_kappa.items() if free}
     transfer_record = (generalize_bond_hardness(pqeq, train, elements) if pqeq.charge_transfer == "split"
                        else charge_transfer_record(pqeq))
     after = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
@@ -661,7 +667,7 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
                        "test_structures": [s.name for s in test],
                        "free": {**{k: [SYMBOLS[z] for z in v] for k, v in pqeq.trainable_parameters.spec.items()},
                                 **free_kappa},
-                       "bounds": pqeq.trainable_parameters.bounds,
+                       "bounds": {**pqeq.trainable_parameters.bounds, **free_bounds},
                        "fit_wall_s": round(time.perf_counter() - start_time, 1),
                        "final_loss": best[0], "rejected_steps": rejected},
         "metrics": {"tabulated": before, "refined": after},

@@ -148,3 +148,29 @@ def test_per_molecule_errors_and_kind_weights():
         mixed = float(loss_terms(pqeq, [dimer, monomer], weights, scales, kind_weights={"monomer": 3.0})
                       ["polarizability"])
         assert mixed == pytest.approx((plain + 3.0 * alone) / 4.0)  # 9 components each, weights 1 and 3
+
+
+def test_fit_records_the_bounds_of_every_free_parameter_kind(tmp_path):
+    """A fit's provenance lists the bound of the free shell anisotropy beside the per-element bounds
+    (the values given in the configuration, not the defaults)."""
+    import ase.io
+
+    from openmm_pqeq.fit.pqeq_fit import FitConfig, fit
+
+    frames = []
+    for k, shift in enumerate((0.0, 0.05, -0.05)):
+        atoms = ase.Atoms(numbers=NUMBERS.numpy()[:3], positions=DIMER.numpy()[:3] * (1.0 + shift))
+        atoms.info.update({"name": f"m{k}", "family": f"m{k}", "kind": "monomer", "charge": 0,
+                           "dipole": np.array([0.0, 0.7, 0.0]), "polarizability": np.eye(3).ravel() * 10.0,
+                           "field_step": 0.1, "field_energies": np.zeros(6)})
+        frames.append(atoms)
+    ase.io.write(tmp_path / "r.extxyz", frames)
+    config = FitConfig.from_dict({
+        "data": str(tmp_path / "r.extxyz"), "charge_constraint": {"rule": "molecules"},
+        "trainable": {"J": ["O"], "Ks_aniso": ["O:H"], "bounds": {"J": 1.5, "Ks_aniso": 0.3}},
+        "weights": {"dipole": 1.0, "polarizability": 1.0, "field_energy": 0.0, "esp": 0.0, "apt": 0.0},
+        "test_families": ["m2"], "epochs": 2, "output": str(tmp_path / "set.json"), "name": "tiny"})
+    result = fit(config, progress=False, log=lambda *_: None)
+    bounds = result["provenance"]["bounds"]
+    assert bounds["J"] == 1.5 and bounds["Ks_aniso"] == 0.3
+    assert "kappa" not in bounds and "Ks_bonds" not in bounds
