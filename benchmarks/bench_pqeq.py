@@ -153,12 +153,12 @@ def peak_memory(device) -> dict:
     return out
 
 
-def _trajectory_step(module, pos, num, cell, field, step, velocity, noise):
+def _trajectory_step(module, pos, num, cell, field, step, velocity, noise, groups=None):
     import torch
 
     x = (pos + step * velocity + noise).requires_grad_(True)
     t0 = clock(pos.device)
-    out = module(x, num, cell, field)
+    out = module(x, num, cell, field, groups=groups)
     t1 = clock(pos.device)
     out["energy"].backward()
     t2 = clock(pos.device)

@@ -47,23 +47,10 @@ def water_tensors(n_molecules: int):
     return pos, num, cell, groups
 
 
-def timed_step(module, pos, num, cell, groups, step: int, velocity) -> dict:
-    """One forward and backward pass at the trajectory's ``step``: times in s, solver counts."""
-    import torch
-
-    x = (pos + step * velocity).requires_grad_(True)
-    t0 = time.perf_counter()
-    out = module(x, num, cell, torch.zeros(3, dtype=torch.float64), 0.0, groups)
-    t1 = time.perf_counter()
-    out["energy"].backward()
-    t2 = time.perf_counter()
-    return {"step": step, "forward_s": t1 - t0, "backward_s": t2 - t1, "iterations": int(out["iterations"])}
-
-
 def run_box(n_molecules: int, steps: int) -> dict:
     import torch
 
-    from bench_pqeq import _peak_gb
+    from bench_pqeq import _peak_gb, _trajectory_step
     from openmm_pqeq.electrostatics import PQEq
 
     torch.set_default_dtype(torch.float64)
@@ -71,11 +58,12 @@ def run_box(n_molecules: int, steps: int) -> dict:
     gen = torch.Generator().manual_seed(0)
     direction = torch.randn(pos.shape, generator=gen)
     velocity = 0.01 * direction / direction.norm(dim=1, keepdim=True)
+    field = torch.zeros(3)
     modules = {name: PQEq(["H", "O"], params=name) for name in SETS}
     records = {name: [] for name in SETS}
     for step in range(steps):
         for name in SETS:
-            records[name].append(timed_step(modules[name], pos, num, cell, groups, step, velocity))
+            records[name].append(_trajectory_step(modules[name], pos, num, cell, field, step, velocity, 0.0, groups))
     out = {"molecules": int(groups.max()) + 1, "atoms": int(pos.shape[0]),
            "uses_custom_ops": modules[SETS[0]].uses_custom_ops}
     for name in SETS:

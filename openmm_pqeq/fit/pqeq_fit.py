@@ -641,11 +641,11 @@ def fit(config: FitConfig, progress: bool = True, log=print, resume: bool = Fals
                   "kappa_slope": pqeq.transfer.slope_free, "kappa_slope_pairs": list(pqeq.transfer.slope_pairs),
                   "Ks_bonds": list(pqeq.transfer.shell_pairs), "Ks_aniso": list(pqeq.shell_anisotropy.free_pairs)}
     # the bounds of the free bond and anisotropy parameters, beside the per-element ones
-    bound_of = {"kappa": pqeq.transfer.bound, "kappa_pairs": pqeq.transfer.bound,
-                "kappa_slope": pqeq.transfer.slope_bound, "kappa_slope_pairs": pqeq.transfer.slope_bound,
-                "Ks_bonds": pqeq.transfer.shell_bound, "Ks_aniso": pqeq.shell_anisotropy.bound}
-    free_bounds = {("kappa" if k == "kappa_pairs" else "kappa_slope" if k == "kappa_slope_pairs" else k): bound_of[k]
-                   for k, free in free_kappa.items() if free}
+    free_bounds = {name: bound for name, bound, free in (
+        ("kappa", pqeq.transfer.bound, free_kappa["kappa"] or free_kappa["kappa_pairs"]),
+        ("kappa_slope", pqeq.transfer.slope_bound, free_kappa["kappa_slope"] or free_kappa["kappa_slope_pairs"]),
+        ("Ks_bonds", pqeq.transfer.shell_bound, free_kappa["Ks_bonds"]),
+        ("Ks_aniso", pqeq.shell_anisotropy.bound, free_kappa["Ks_aniso"])) if free}
     transfer_record = (generalize_bond_hardness(pqeq, train, elements) if pqeq.charge_transfer == "split"
                        else charge_transfer_record(pqeq))
     after = {"train": metrics(pqeq, train), "test": metrics(pqeq, test)}
