@@ -21,7 +21,7 @@ examples:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("test", help="error table (MAE/RMSE of energy, forces, stress) of a model on data",
+    p = subparsers.add_parser("test", help="error table (MAE/RMSE of energy, forces, stress, molecular net forces) of a model on data",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL", help="model file or shipped model name")
     p.add_argument("data", metavar="DATA", help="data file (extxyz or any ASE-readable format)")

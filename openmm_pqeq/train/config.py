@@ -103,6 +103,9 @@ class LossConfig:
     form: str = "rmse"
     #: Forces only (published finetuning): energy and stress weights are ignored.
     force_only: bool = False
+    #: Weight of the net force on each molecule (eV/Å, the charge groups of frames with more
+    #: than one; 0: off).  Needs a charge constraint that makes groups, e.g. {rule: molecules}.
+    molecule_forces_weight: float = 0.0
 
 
 @dataclass
@@ -284,7 +287,7 @@ class TrainConfig:
             raise ValueError(f"`training.lr` is {self.training.lr} but must be positive")
         if not 0.0 <= self.training.ema_decay < 1.0:
             raise ValueError(f"`training.ema_decay` is {self.training.ema_decay} but must be in [0, 1)")
-        for key in ("energy_weight", "forces_weight", "stress_weight"):
+        for key in ("energy_weight", "forces_weight", "stress_weight", "molecule_forces_weight"):
             if getattr(self.loss, key) < 0:
                 raise ValueError(f"`loss.{key}` is {getattr(self.loss, key)} but must be non-negative")
         if self.loss.force_only and self.loss.forces_weight <= 0:

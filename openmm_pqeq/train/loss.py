@@ -8,6 +8,13 @@ in eV/atom, eV/Å and eV/Å³ (all force and stress components; stress only for 
 have it).  ``form="mse"`` uses mean squared errors instead; ``force_only`` keeps only the
 force term (the published finetuning protocol uses the force MSE).
 
+An optional fourth term weighs the error of the net force on each molecule,
+F_I = Σ_{a∈I} F_a (eV/Å, the charge groups of frames with more than one group): the force
+between molecules, which sets a liquid's pressure and density.  In water it is a few
+tenths of an eV/Å against atomic forces of about 1.5 eV/Å, so the plain force RMSE hardly
+sees it: ``molecule_forces_weight`` prices it on its own.  Its error (``molecule_forces``,
+meV/Å per component) is reported whether weighted or not.
+
 :class:`ErrorSums` accumulates absolute and squared errors over many batches (and ranks:
 they are plain sums) and turns them into MAE / RMSE per quantity, reported in meV/atom,
 meV/Å and meV/Å³.
@@ -24,18 +31,38 @@ from .config import LossConfig
 from .data import StructureDataset
 
 #: Quantities, their units in reports and the factor from eV-based units.
-QUANTITIES = {"energy": ("meV/atom", 1000.0), "forces": ("meV/Å", 1000.0), "stress": ("meV/Å³", 1000.0)}
+QUANTITIES = {"energy": ("meV/atom", 1000.0), "forces": ("meV/Å", 1000.0), "stress": ("meV/Å³", 1000.0),
+              "molecule_forces": ("meV/Å", 1000.0)}
+
+
+def molecule_force_errors(force_errors: torch.Tensor, tensors: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """Net force error of each charge group, (G, 3) eV/Å, for the frames that have forces and
+    more than one group (a frame's only group carries no force between molecules).
+
+    ``force_errors`` (ΣN, 3) eV/Å are model minus reference forces of every atom of the batch.
+    """
+    n_groups = tensors["n_groups"]
+    first_group = torch.cumsum(n_groups, 0) - n_groups
+    group_of_atom = first_group.index_select(0, tensors["atom_frame"]) + tensors["groups"]
+    net = torch.zeros(int(n_groups.sum()), 3, dtype=force_errors.dtype, device=force_errors.device)
+    net = net.index_add(0, group_of_atom, force_errors)
+    frame_of_group = torch.repeat_interleave(torch.arange(len(n_groups), device=n_groups.device), n_groups)
+    keep = (tensors["has_forces"] & (n_groups > 1)).index_select(0, frame_of_group)
+    return net[keep]
 
 
 def _errors(pred: Dict[str, torch.Tensor], batch: StructureDataset) -> Dict[str, torch.Tensor]:
-    """Error vectors: energy per atom (frames with energy), force and stress components."""
+    """Error vectors: energy per atom (frames with energy), force, stress and molecular net
+    force components."""
     t = batch.tensors
     per_atom = (pred["energy"] - t["energy"]) / t["n_atoms"].to(pred["energy"].dtype)
     has_forces_atom = t["has_forces"].index_select(0, t["atom_frame"])
+    force_errors = pred["forces"] - t["forces"]
     return {
         "energy": per_atom[t["has_energy"]],
-        "forces": (pred["forces"] - t["forces"])[has_forces_atom].reshape(-1),
+        "forces": force_errors[has_forces_atom].reshape(-1),
         "stress": (pred["stress"] - t["stress"])[t["has_stress"]].reshape(-1),
+        "molecule_forces": molecule_force_errors(force_errors, t).reshape(-1),
     }
 
 
@@ -44,7 +71,7 @@ class Loss:
 
     >>> loss = Loss(LossConfig(force_only=True))
     >>> loss.weights
-    {'energy': 0.0, 'forces': 10.0, 'stress': 0.0}
+    {'energy': 0.0, 'forces': 10.0, 'stress': 0.0, 'molecule_forces': 0.0}
     """
 
     def __init__(self, config: Optional[LossConfig] = None):
@@ -56,6 +83,7 @@ class Loss:
             "energy": 0.0 if config.force_only else float(config.energy_weight),
             "forces": float(config.forces_weight),
             "stress": 0.0 if config.force_only else float(config.stress_weight),
+            "molecule_forces": float(config.molecule_forces_weight),
         }
 
     def _combine(self, mse: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -93,7 +121,7 @@ class Loss:
 class ErrorSums:
     """Sums of absolute and squared errors and counts per quantity (add batches, then report)."""
 
-    NAMES = ("energy", "forces", "stress")
+    NAMES = tuple(QUANTITIES)
 
     def __init__(self):
         self.abs = {n: 0.0 for n in self.NAMES}
@@ -121,9 +149,10 @@ class ErrorSums:
     def from_tensor(cls, values: torch.Tensor) -> "ErrorSums":
         sums = cls()
         v = values.tolist()
+        k = len(cls.NAMES)
         for m, n in enumerate(cls.NAMES):
-            sums.abs[n], sums.sq[n], sums.count[n] = v[m], v[3 + m], int(round(v[6 + m]))
-        sums.loss_sum, sums.batches = v[9], int(round(v[10]))
+            sums.abs[n], sums.sq[n], sums.count[n] = v[m], v[k + m], int(round(v[2 * k + m]))
+        sums.loss_sum, sums.batches = v[3 * k], int(round(v[3 * k + 1]))
         return sums
 
     def metrics(self) -> Dict[str, float]:
@@ -140,7 +169,8 @@ class ErrorSums:
 
 def format_table(metrics: Dict[str, float], title: str = "") -> str:
     """A plain-text error table (one row per quantity present)."""
-    labels = {"energy": "energy per atom", "forces": "forces", "stress": "stress"}
+    labels = {"energy": "energy per atom", "forces": "forces", "stress": "stress",
+              "molecule_forces": "molecule forces"}
     lines = [title] if title else []
     lines.append(f"{'quantity':<16} {'unit':<9} {'MAE':>12} {'RMSE':>12}")
     for name, (unit, _) in QUANTITIES.items():

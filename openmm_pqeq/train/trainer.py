@@ -241,6 +241,12 @@ class Trainer:
         self.sources = {name: ds.source for name, ds in full.items()}
         if len(self.sets["train"]) == 0:
             raise ValueError("the training split is empty")
+        train_tensors = self.sets["train"].tensors
+        if config.loss.molecule_forces_weight > 0 and not bool(
+                (train_tensors["has_forces"] & (train_tensors["n_groups"] > 1)).any()):
+            raise ValueError(f"`loss.molecule_forces_weight` is {config.loss.molecule_forces_weight} but no training "
+                             f"frame with forces has more than one charge group (charge constraint: "
+                             f"{self.policy.to_dict()}): give `model.charge_constraint: {{rule: molecules}}`")
         # the model file records the range of its training data (finetuning: both models' data)
         set_training_range(self.model, merge_training_ranges(training_range_of(self.model),
                                                              training_range_of_dataset(self.sets["train"])))

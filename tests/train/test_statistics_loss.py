@@ -120,3 +120,63 @@ def test_long_range_cache_is_keyed_by_configuration(periodic_data, tmp_path):
     again = attach_long_range(load_dataset(periodic_data, cache_dir=tmp_path), first)
     assert torch.equal(again.lr_forces, a.lr_forces) and torch.equal(again.lr_stress, a.lr_stress)
     assert a.lr_stress[a.periodic].abs().sum() > 0 and a.lr_stress[~a.periodic].abs().sum() == 0
+
+
+def _two_molecule_batch():
+    """Frame 0: one group of 2 atoms; frame 1: two groups of 2 atoms each (atoms 2,3 and 4,5)."""
+    return StructureDataset({
+        "positions": torch.zeros(6, 3), "numbers": torch.ones(6, dtype=torch.long), "forces": torch.zeros(6, 3),
+        "n_atoms": torch.tensor([2, 4]), "cell": torch.zeros(2, 3, 3), "periodic": torch.tensor([False, False]),
+        "energy": torch.zeros(2), "has_energy": torch.tensor([True, True]),
+        "has_forces": torch.tensor([True, True]), "stress": torch.zeros(2, 3, 3),
+        "has_stress": torch.tensor([False, False]), "charge": torch.zeros(2),
+        "field": torch.zeros(2, 3), "frame": torch.arange(2), "groups": torch.tensor([0, 0, 0, 1, 0, 1]),
+        "n_groups": torch.tensor([1, 2])}).batch([0, 1])
+
+
+def test_molecule_force_term_is_the_net_force_error_of_each_group():
+    """Groups {2, 4} and {3, 5} of frame 1 (interleaved on purpose): errors summed per group; the
+    single-group frame 0 carries no molecular term, whatever its atoms' errors."""
+    batch = _two_molecule_batch()
+    errors = torch.zeros(6, 3, dtype=torch.float64)
+    errors[0, 0], errors[1, 0] = 5.0, -1.0         # frame 0: ignored
+    errors[2] = torch.tensor([0.1, 0.0, 0.0])
+    errors[4] = torch.tensor([0.2, 0.0, 0.3])      # group 0 of frame 1: (0.3, 0, 0.3)
+    errors[3] = torch.tensor([0.0, 0.4, 0.0])
+    errors[5] = torch.tensor([0.0, -0.4, 0.0])     # group 1: zero net error (an internal force error)
+    pred = {"energy": torch.zeros(2, dtype=torch.float64), "forces": errors, "stress": torch.zeros(2, 3, 3)}
+    config = LossConfig(energy_weight=0.0, forces_weight=0.0, molecule_forces_weight=2.0)
+    expected_rmse = math.sqrt((0.3 ** 2 + 0.3 ** 2) / 6)
+    assert float(Loss(config)(pred, batch)) == pytest.approx(2.0 * expected_rmse)
+    sums = ErrorSums()
+    sums.add(pred, batch)
+    metrics = ErrorSums.from_tensor(sums.to_tensor()).metrics()
+    assert metrics["molecule_forces_rmse"] == pytest.approx(1000 * expected_rmse)
+    assert metrics["molecule_forces_mae"] == pytest.approx(1000 * 0.6 / 6)
+    assert "molecule forces" in format_table(metrics)
+
+
+def test_molecule_force_weight_needs_groups(tmp_path):
+    """Weighting molecular forces under one total charge per frame (no groups) is an error that
+    names the remedy, not a silently empty term."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    import ase.io
+
+    from openmm_pqeq.train import TrainConfig, Trainer
+
+    frames = []
+    for shift in (2.8, 3.0, 3.2, 3.4):
+        atoms = Atoms("OH2OH2", positions=[[0, 0, 0], [0.76, 0.59, 0], [-0.76, 0.59, 0],
+                                           [shift, 0, 0], [shift + 0.76, 0.59, 0], [shift - 0.76, 0.59, 0]])
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=np.zeros((6, 3)))
+        frames.append(atoms)
+    ase.io.write(tmp_path / "dimers.extxyz", frames)
+    config = TrainConfig.from_dict({
+        "data": {"train": str(tmp_path / "dimers.extxyz"), "validation_fraction": 0.25, "test_fraction": 0.0},
+        "model": {"elements": [1, 8], "e0": {"preset": "small", "r_max": 3.0}, "pqeq": None, "d3": None,
+                  "charge_constraint": {"rule": "total"}},
+        "loss": {"molecule_forces_weight": 1.0},
+        "training": {"epochs": 1}, "output": {"dir": str(tmp_path / "run")}, "device": "cpu"})
+    with pytest.raises(ValueError, match="molecule_forces_weight.*rule: molecules"):
+        Trainer(config).setup()
